@@ -1,0 +1,148 @@
+//! `Array<T>`: variable-sized heap objects.
+
+use crate::api::trace::{Trace, Tracer};
+use crate::heap::object::TypeInfo;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A fixed-length array stored inline in one heap object: the length, then
+/// the elements, with no separate malloc'd buffer.
+///
+/// `Array<Slot<T>>` is a vector of GC pointers (a VM's array or table
+/// storage); `Array<u8>` or `Array<Cell<f64>>` hold plain data (strings,
+/// numeric vectors). Allocate with [`Mutator::alloc_array`] and friends; an
+/// `Array` cannot be built by value. To "grow" one, allocate a larger array
+/// and copy.
+///
+/// [`Mutator::alloc_array`]: crate::Mutator::alloc_array
+///
+/// ```
+/// use shade::{Array, Config, Heap, Slot};
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mu = heap.mutator();
+/// let squares = mu.alloc_array(10, |i| (i * i) as u64);
+/// assert_eq!(squares[3], 9);
+/// let boxes = mu.alloc_array(4, |_| Slot::<u64>::null());
+/// boxes[2].set(&mu, mu.alloc(7u64));
+/// assert_eq!(*boxes[2].get(&mu).unwrap(), 7);
+/// let s = mu.alloc_str("hello");
+/// assert_eq!(s.as_str(), "hello");
+/// ```
+#[repr(C)]
+pub struct Array<T> {
+    len: usize,
+    _t: PhantomData<T>,
+    // `len` elements of T follow.
+}
+
+/// Offset of the first element from the array's payload address.
+pub(crate) const ARRAY_DATA_OFFSET: usize = std::mem::size_of::<usize>();
+
+impl<T> Array<T> {
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The elements.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: an Array only exists as a heap object whose payload is the
+        // length word followed by `len` initialised elements (see
+        // `Mutator::alloc_array`); `len` only counts initialised elements.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const Self as *const u8).add(ARRAY_DATA_OFFSET) as *const T,
+                self.len,
+            )
+        }
+    }
+
+    /// Payload bytes for `len` elements.
+    pub(crate) fn payload_size(len: usize) -> Option<usize> {
+        len.checked_mul(std::mem::size_of::<T>())?.checked_add(ARRAY_DATA_OFFSET)
+    }
+
+    /// Pointer to the length word, for initialisation.
+    pub(crate) fn len_ptr(payload: usize) -> *mut usize {
+        payload as *mut usize
+    }
+
+    pub(crate) fn elem_ptr(payload: usize, i: usize) -> *mut T {
+        (payload + ARRAY_DATA_OFFSET + i * std::mem::size_of::<T>()) as *mut T
+    }
+}
+
+impl Array<u8> {
+    /// The bytes as a string, if they are UTF-8 (they are when the array
+    /// was made by [`Mutator::alloc_str`](crate::Mutator::alloc_str)).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_slice()).expect("shade: Array<u8> is not UTF-8")
+    }
+}
+
+impl<T> std::ops::Deref for Array<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+// SAFETY: every initialised element is traced; elements are inline in the
+// object and only mutable through their own atomics/barriers.
+unsafe impl<T: Trace> Trace for Array<T> {
+    const NO_TRACE: bool = T::NO_TRACE;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !T::NO_TRACE {
+            for e in self.as_slice() {
+                e.trace(t);
+            }
+        }
+    }
+}
+
+/// Descriptor of `Array<T>` objects: drop runs the elements' drop glue.
+pub(crate) struct ArrayInfo<T>(PhantomData<T>);
+
+impl<T: Trace> ArrayInfo<T> {
+    pub(crate) const INFO: TypeInfo = TypeInfo {
+        trace: trace_array::<T>,
+        drop: if std::mem::needs_drop::<T>() { Some(drop_array::<T>) } else { None },
+        noscan: T::NO_TRACE,
+        name: std::any::type_name::<Array<T>>,
+    };
+}
+
+/// # Safety
+/// `p` is the payload of a live `Array<T>`.
+unsafe fn trace_array<T: Trace>(p: *const u8, t: &mut Tracer<'_>) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*(p as *const Array<T>)).trace(t) }
+}
+
+/// # Safety
+/// `p` is the payload of an unreachable `Array<T>`, dropped once.
+unsafe fn drop_array<T>(p: *mut u8) {
+    // SAFETY: guaranteed by the caller; `len` counts initialised elements.
+    unsafe {
+        let len = *(p as *const usize);
+        let data = p.add(ARRAY_DATA_OFFSET) as *mut T;
+        std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(data, len));
+    }
+}

@@ -1,0 +1,185 @@
+//! Heap configuration, and the `SHADE_DEBUG` / `SHADE_GOGC` environment
+//! variables (Shade's GODEBUG and GOGC).
+
+use std::fmt;
+
+/// How a heap is set up. Start from `Config::default()` and change fields.
+///
+/// ```
+/// use shade::{Config, Heap};
+/// let heap = Heap::new(Config { gc_percent: 50, heap_limit: Some(256 << 20), ..Config::default() }).unwrap();
+/// # drop(heap);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Next collection when the heap has grown by this many percent over
+    /// the live heap found by the last one (Go's GOGC). Default 100.
+    /// `SHADE_GOGC` overrides it (`off` disables pacing).
+    pub gc_percent: usize,
+    /// Never start a cycle below this heap size. Default 4 MiB.
+    pub min_heap: usize,
+    /// Hard limit on heap memory (pages in use). Allocations beyond it fail
+    /// with [`AllocError::HeapLimit`](crate::AllocError). Default: none.
+    pub heap_limit: Option<usize>,
+    /// Address space reserved for the heap; memory is only committed when
+    /// used. Default 64 GiB (raised to `heap_limit` if that is larger).
+    pub reserve: usize,
+    /// Threads that mark during a collection, the collecting thread
+    /// included. 0 (default) means one per CPU.
+    pub mark_workers: usize,
+    /// Print one line per cycle to stderr (`SHADE_DEBUG=gctrace=1`).
+    pub gctrace: bool,
+    /// Overwrite freed objects with a poison pattern so a use after free is
+    /// caught (`SHADE_DEBUG=clobberfree=1`). Default: on in debug builds.
+    pub clobber_free: bool,
+    /// Free pages unused for this many cycles are returned to the OS.
+    /// Default 2.
+    pub scavenge_after_cycles: u64,
+    /// Apply `SHADE_DEBUG` and `SHADE_GOGC` from the environment. Default true.
+    pub read_env: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            gc_percent: 100,
+            min_heap: 4 << 20,
+            heap_limit: None,
+            reserve: 64 << 30,
+            mark_workers: 0,
+            gctrace: false,
+            clobber_free: cfg!(debug_assertions),
+            scavenge_after_cycles: 2,
+            read_env: true,
+        }
+    }
+}
+
+/// Why a heap could not be created.
+#[derive(Debug)]
+pub enum HeapError {
+    /// A configuration value or environment variable is invalid.
+    Config(String),
+    /// The OS refused the address-space reservation.
+    Os(std::io::Error),
+}
+
+impl fmt::Display for HeapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeapError::Config(m) => write!(f, "shade: invalid configuration: {m}"),
+            HeapError::Os(e) => write!(f, "shade: cannot reserve heap memory: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HeapError {}
+
+/// The resolved configuration a runtime runs with.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) gc_percent: usize,
+    pub(crate) min_heap: usize,
+    pub(crate) heap_limit: Option<usize>,
+    pub(crate) reserve: usize,
+    pub(crate) mark_workers: usize,
+    pub(crate) gctrace: bool,
+    pub(crate) clobber_free: bool,
+    pub(crate) scavenge_after_cycles: u64,
+}
+
+/// Keys `SHADE_DEBUG` understands.
+const DEBUG_KEYS: &[&str] = &["gctrace", "clobberfree"];
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, HeapError> {
+    match v {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        _ => Err(HeapError::Config(format!("SHADE_DEBUG: {key}={v}: expected 0 or 1"))),
+    }
+}
+
+impl Config {
+    /// Applies a `SHADE_DEBUG` string (`key=value,key=value`).
+    pub fn apply_debug(&mut self, spec: &str) -> Result<(), HeapError> {
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = item.split_once('=').unwrap_or((item, "1"));
+            match k {
+                "gctrace" => self.gctrace = parse_bool(k, v)?,
+                "clobberfree" => self.clobber_free = parse_bool(k, v)?,
+                _ => {
+                    return Err(HeapError::Config(format!(
+                        "SHADE_DEBUG: unknown key {k:?} (known: {})",
+                        DEBUG_KEYS.join(", ")
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn resolve(mut self) -> Result<Settings, HeapError> {
+        if self.read_env {
+            if let Ok(spec) = std::env::var("SHADE_DEBUG") {
+                self.apply_debug(&spec)?;
+            }
+            if let Ok(v) = std::env::var("SHADE_GOGC") {
+                self.gc_percent = match v.trim() {
+                    "off" => usize::MAX,
+                    n => n.parse().map_err(|_| HeapError::Config(format!("SHADE_GOGC={v}: expected a percentage or \"off\"")))?,
+                };
+            }
+        }
+        if self.gc_percent == 0 {
+            return Err(HeapError::Config("gc_percent must be at least 1".into()));
+        }
+        let mut reserve = self.reserve;
+        if let Some(limit) = self.heap_limit {
+            if limit < crate::heap::sizeclass::PAGE_SIZE {
+                return Err(HeapError::Config(format!("heap_limit of {limit} bytes is below one page")));
+            }
+            reserve = reserve.max(limit);
+        }
+        let workers = if self.mark_workers == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            self.mark_workers
+        };
+        Ok(Settings {
+            gc_percent: self.gc_percent,
+            min_heap: self.min_heap,
+            heap_limit: self.heap_limit,
+            reserve,
+            mark_workers: workers.clamp(1, 64),
+            gctrace: self.gctrace,
+            clobber_free: self.clobber_free,
+            scavenge_after_cycles: self.scavenge_after_cycles,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_string_parsing() {
+        let mut c = Config { read_env: false, ..Config::default() };
+        c.apply_debug("gctrace=1, clobberfree=0").unwrap();
+        assert!(c.gctrace && !c.clobber_free);
+        let e = c.apply_debug("nosuchkey=1").unwrap_err().to_string();
+        assert!(e.contains("unknown key") && e.contains("gctrace"), "{e}");
+        assert!(c.apply_debug("gctrace=maybe").is_err());
+    }
+
+    #[test]
+    fn resolve_validates() {
+        let bad = Config { gc_percent: 0, read_env: false, ..Config::default() };
+        assert!(bad.resolve().is_err());
+        let s = Config { mark_workers: 3, heap_limit: Some(1 << 40), read_env: false, ..Config::default() }
+            .resolve()
+            .unwrap();
+        assert_eq!(s.mark_workers, 3);
+        assert!(s.reserve >= 1 << 40);
+    }
+}

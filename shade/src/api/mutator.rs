@@ -1,0 +1,407 @@
+//! `Mutator`: a thread's working handle on a heap.
+
+use crate::api::array::{Array, ArrayInfo};
+use crate::api::error::AllocError;
+use crate::api::gc::Gc;
+use crate::api::heap::Heap;
+use crate::api::root::{Local, Root};
+use crate::api::trace::{Trace, Tracer, TracerKind};
+use crate::gc::collector::Trigger;
+use crate::heap::object::{object_size, SizedInfo, TypeInfo, HEADER_SIZE};
+use crate::heap::sizeclass::{class_for, SpanClass};
+use crate::runtime::{MutatorState, Runtime};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicPtr, Ordering::*};
+use std::sync::Arc;
+
+thread_local! {
+    /// Heaps for which this thread has a running mutator.
+    static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn thread_has_running(heap: u64) -> bool {
+    RUNNING.with(|r| r.borrow().contains(&heap))
+}
+
+fn mark_running(heap: u64) {
+    RUNNING.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.contains(&heap) {
+            panic!("shade: this thread already has a running Mutator of this heap");
+        }
+        r.push(heap);
+    })
+}
+
+fn unmark_running(heap: u64) {
+    // `try_with`: during thread teardown the thread-local may be gone.
+    let _ = RUNNING.try_with(|r| r.borrow_mut().retain(|&h| h != heap));
+}
+
+/// A thread's handle for working on a heap: allocating, reading and writing
+/// pointers, and reaching safepoints.
+///
+/// A `Mutator` is *running* from creation until it is dropped, except while
+/// it is parked. Collections wait for every running mutator to reach a
+/// safepoint, so long-running code calls [`safepoint`](Mutator::safepoint)
+/// regularly (an interpreter every few thousand instructions) and wraps
+/// blocking calls in [`parked`](Mutator::parked). A mutator not used for a
+/// while should be [`park`](Mutator::park)ed: a parked mutator never delays
+/// a collection.
+///
+/// `Mutator` is `!Send` and `!Sync`: it belongs to one thread. Several
+/// threads each attach their own to share one heap.
+///
+/// ```
+/// use shade::{Config, Heap, Slot, Trace};
+///
+/// #[derive(Trace)]
+/// struct Cons { head: i64, tail: Slot<Cons> }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut mu = heap.mutator();
+/// let mut list = mu.local(mu.alloc(Cons { head: 0, tail: Slot::null() }));
+/// for i in 1..10_000 {
+///     let tail = list.get(&mu);
+///     let cell = mu.alloc(Cons { head: i, tail: Slot::new(tail) });
+///     list = mu.local(cell);
+///     mu.safepoint(); // collections may run here; `list` keeps the list alive
+/// }
+/// let head = list.get(&mu);
+/// assert_eq!(head.head, 9_999);
+/// ```
+pub struct Mutator {
+    rt: Arc<Runtime>,
+    pub(crate) st: Arc<MutatorState>,
+    base: usize,
+    len: usize,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Mutator {
+    pub(crate) fn attach(rt: Arc<Runtime>) -> Mutator {
+        mark_running(rt.id);
+        let st = rt.attach();
+        let (base, len) = rt.mheap.bounds();
+        Mutator { rt, st, base, len, _not_send: PhantomData }
+    }
+
+    /// A handle to the heap.
+    pub fn heap(&self) -> Heap {
+        Heap { rt: self.rt.clone() }
+    }
+
+    pub(crate) fn heap_id(&self) -> u64 {
+        self.rt.id
+    }
+
+    /// Whether `addr` lies in this mutator's heap arena.
+    #[inline]
+    pub(crate) fn in_heap(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.len
+    }
+
+    // ----- allocation -------------------------------------------------
+
+    /// Takes a slot for an object of `size` bytes (header included).
+    #[inline]
+    fn alloc_raw(&self, size: usize, noscan: bool, has_drop: bool) -> Result<usize, AllocError> {
+        let (base, span) = match class_for(size) {
+            Some(c) => {
+                let sc = SpanClass::new(c, noscan);
+                // SAFETY: this mutator is running, so it has exclusive use of
+                // its cache (gc/stw.rs); the borrow ends before any user code
+                // runs.
+                let cache = unsafe { &mut *self.st.cache.get() };
+                match cache.alloc_fast(sc) {
+                    Some(x) => x,
+                    None => self.rt.alloc_refill(cache, sc)?,
+                }
+            }
+            None => self.rt.alloc_large(size, noscan)?,
+        };
+        if has_drop && !span.has_drop.load(Relaxed) {
+            span.has_drop.store(true, Relaxed);
+        }
+        Ok(base)
+    }
+
+    /// Panics if `value` holds a pointer that is not into this heap.
+    #[inline]
+    fn check_pointers<T: Trace>(&self, value: &T) {
+        if T::NO_TRACE {
+            return;
+        }
+        let mut t = Tracer { kind: TracerKind::Validate { base: self.base, len: self.len, bad: None } };
+        value.trace(&mut t);
+        if let TracerKind::Validate { bad: Some(p), .. } = t.kind {
+            foreign_pointer(p);
+        }
+    }
+
+    /// Writes the header of a freshly allocated object.
+    #[inline]
+    fn write_header(base: usize, info: &'static TypeInfo) {
+        // SAFETY: `base` is a slot we just took; nothing else refers to it.
+        unsafe { (base as *mut *const TypeInfo).write(info) }
+    }
+
+    /// Allocates `value` in the heap.
+    ///
+    /// # Panics
+    /// If the heap limit is reached (see [`try_alloc`](Mutator::try_alloc)),
+    /// or `value` holds a pointer into another heap.
+    #[inline]
+    pub fn alloc<T: Trace + Send + 'static>(&self, value: T) -> Gc<'_, T> {
+        match self.try_alloc(value) {
+            Ok(g) => g,
+            Err(e) => alloc_failed(e),
+        }
+    }
+
+    /// Allocates `value`, or returns an error (dropping `value`) if the heap
+    /// limit or the address space is exhausted. After an error, a
+    /// collection (a safepoint or [`collect`](Mutator::collect)) may free
+    /// enough memory to retry.
+    #[inline]
+    pub fn try_alloc<T: Trace + Send + 'static>(&self, value: T) -> Result<Gc<'_, T>, AllocError> {
+        const {
+            assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment")
+        };
+        self.check_pointers(&value);
+        let size = object_size(std::mem::size_of::<T>());
+        let base = self.alloc_raw(size, T::NO_TRACE, std::mem::needs_drop::<T>())?;
+        Self::write_header(base, &SizedInfo::<T>::INFO);
+        // SAFETY: the slot has room for the header and a `T` (size class >=
+        // object_size), is 8-aligned, and is ours until published.
+        unsafe { ((base + HEADER_SIZE) as *mut T).write(value) };
+        // SAFETY: a fresh object, unreachable by the collector until this
+        // mutator stores it, and no collection can finish while `&self` is
+        // borrowed.
+        Ok(unsafe { Gc::from_raw(base + HEADER_SIZE) })
+    }
+
+    /// Allocates an array of `len` elements, element `i` being `init(i)`.
+    ///
+    /// # Panics
+    /// As [`alloc`](Mutator::alloc); a panic in `init` leaves a partly built,
+    /// unreachable array that the next cycle frees (dropping the elements
+    /// built so far).
+    pub fn alloc_array<T: Trace + Send + 'static>(&self, len: usize, init: impl FnMut(usize) -> T) -> Gc<'_, Array<T>> {
+        match self.try_alloc_array(len, init) {
+            Ok(g) => g,
+            Err(e) => alloc_failed(e),
+        }
+    }
+
+    /// Fallible [`alloc_array`](Mutator::alloc_array).
+    pub fn try_alloc_array<T: Trace + Send + 'static>(
+        &self,
+        len: usize,
+        mut init: impl FnMut(usize) -> T,
+    ) -> Result<Gc<'_, Array<T>>, AllocError> {
+        const {
+            assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment")
+        };
+        let payload = Array::<T>::payload_size(len).ok_or(AllocError::TooLarge { requested: usize::MAX })?;
+        if payload > isize::MAX as usize / 2 {
+            return Err(AllocError::TooLarge { requested: payload });
+        }
+        let base = self.alloc_raw(object_size(payload), T::NO_TRACE, std::mem::needs_drop::<T>())?;
+        Self::write_header(base, &ArrayInfo::<T>::INFO);
+        let p = base + HEADER_SIZE;
+        // SAFETY: the object is ours until published. `len` is raised only
+        // after each element is written, so tracing or dropping the array
+        // (even after a panic in `init`) sees initialised elements only.
+        unsafe {
+            Array::<T>::len_ptr(p).write(0);
+            for i in 0..len {
+                let v = init(i);
+                self.check_pointers(&v);
+                Array::<T>::elem_ptr(p, i).write(v);
+                Array::<T>::len_ptr(p).write(i + 1);
+            }
+        }
+        // SAFETY: as in `try_alloc`.
+        Ok(unsafe { Gc::from_raw(p) })
+    }
+
+    /// Allocates an array holding a copy of `items`.
+    pub fn alloc_array_copy<T: Trace + Copy + Send + 'static>(&self, items: &[T]) -> Gc<'_, Array<T>> {
+        self.alloc_array(items.len(), |i| items[i])
+    }
+
+    /// Allocates a string (an `Array<u8>` holding UTF-8; see
+    /// [`Array::as_str`]).
+    pub fn alloc_str(&self, s: &str) -> Gc<'_, Array<u8>> {
+        self.alloc_array_copy(s.as_bytes())
+    }
+
+    // ----- roots ------------------------------------------------------
+
+    /// A scoped root for `v`, owned by this mutator: keeps the object alive
+    /// across safepoints until the `Local` is dropped. Cheap: no allocation
+    /// on the common path, no global lock. See also [`safepoint!`](crate::safepoint).
+    pub fn local<T>(&self, v: Gc<'_, T>) -> Local<T> {
+        Local::new(self, v)
+    }
+
+    /// A `'static` root for `v` (see [`Root`]).
+    pub fn root<T>(&self, v: Gc<'_, T>) -> Root<T> {
+        Root::new(self, v)
+    }
+
+    // ----- safepoints -------------------------------------------------
+
+    /// A point where a collection may start or finish. Cheap when nothing
+    /// is pending: one load and a branch.
+    #[inline]
+    pub fn safepoint(&mut self) {
+        if self.rt.stw.flag.load(Relaxed) {
+            self.safepoint_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn safepoint_slow(&mut self) {
+        if self.rt.stw.block_if_stopping() {
+            return;
+        }
+        if self.rt.pacer.requested.load(Relaxed) {
+            if let Some(p) = self.rt.collect(true, Trigger::Pacer) {
+                std::panic::resume_unwind(p);
+            }
+        }
+    }
+
+    /// Runs a full collection now (Go's `runtime.GC()`).
+    ///
+    /// # Panics
+    /// If a destructor run by the sweep panicked; the heap stays consistent.
+    pub fn collect(&mut self) {
+        if let Some(p) = self.rt.collect(true, Trigger::Explicit) {
+            std::panic::resume_unwind(p);
+        }
+    }
+
+    /// Runs `f` with this mutator parked: collections proceed without
+    /// waiting for it. Use it around blocking calls (I/O, sleeping, waiting
+    /// on a lock or a channel). `f` cannot touch the heap: it cannot borrow
+    /// the mutator.
+    pub fn parked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        struct Resume<'a>(&'a Mutator);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.rt.stw.enter();
+                mark_running(self.0.rt.id);
+            }
+        }
+        unmark_running(self.rt.id);
+        self.rt.stw.leave();
+        let _resume = Resume(self);
+        f()
+    }
+
+    /// Parks this mutator until [`ParkedMutator::unpark`]. The parked
+    /// handle can be sent to another thread and resumed there.
+    pub fn park(self) -> ParkedMutator {
+        unmark_running(self.rt.id);
+        self.rt.stw.leave();
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; we move its fields out.
+        let (rt, st) = unsafe { (std::ptr::read(&me.rt), std::ptr::read(&me.st)) };
+        ParkedMutator { rt, st }
+    }
+
+    // ----- barrier entry point ------------------------------------------
+
+    /// Checks and performs a pointer store into a heap slot.
+    #[inline]
+    pub(crate) fn checked_store(&self, slot: usize, atomic: &AtomicPtr<u8>, new: usize) {
+        if !self.in_heap(slot) || (new != 0 && !self.in_heap(new)) {
+            bad_store(slot, new);
+        }
+        crate::barrier::write(self, atomic, new);
+    }
+
+    /// Debug builds: panics if `p` points at a freed (poisoned) object.
+    #[cfg(debug_assertions)]
+    pub(crate) fn debug_check_live(&self, p: usize) {
+        if self.rt.settings.clobber_free {
+            // SAFETY: `p` is a payload address inside the arena (checked by
+            // the caller), so its header word is mapped memory.
+            let h = unsafe { *((p - HEADER_SIZE) as *const usize) };
+            if h == crate::heap::object::POISON_WORD {
+                panic!("shade: use after free: object at {p:#x} was freed (its memory is poisoned)");
+            }
+        }
+    }
+}
+
+impl Drop for Mutator {
+    fn drop(&mut self) {
+        unmark_running(self.rt.id);
+        self.rt.detach(&self.st);
+    }
+}
+
+impl std::fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutator").field("heap", &self.rt.id).finish_non_exhaustive()
+    }
+}
+
+/// A parked mutator: attached to the heap, holding its roots and locals,
+/// but never delaying a collection. `Send`, so a thread pool can hand it
+/// between threads.
+pub struct ParkedMutator {
+    rt: Arc<Runtime>,
+    st: Arc<MutatorState>,
+}
+
+impl ParkedMutator {
+    /// Resumes running on the calling thread (waits if a collection is
+    /// stopping the world).
+    ///
+    /// # Panics
+    /// If this thread already has a running mutator of the same heap.
+    pub fn unpark(self) -> Mutator {
+        mark_running(self.rt.id);
+        self.rt.stw.enter();
+        let (base, len) = self.rt.mheap.bounds();
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; we move its fields out.
+        let (rt, st) = unsafe { (std::ptr::read(&me.rt), std::ptr::read(&me.st)) };
+        Mutator { rt, st, base, len, _not_send: PhantomData }
+    }
+}
+
+impl Drop for ParkedMutator {
+    fn drop(&mut self) {
+        // Detaching needs a running mutator (it hands the cache back).
+        self.rt.stw.enter();
+        self.rt.detach(&self.st);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_failed(e: AllocError) -> ! {
+    panic!("{e}")
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_pointer(p: usize) -> ! {
+    panic!("shade: value being allocated holds pointer {p:#x}, which is not into this mutator's heap")
+}
+
+#[cold]
+#[inline(never)]
+fn bad_store(slot: usize, new: usize) -> ! {
+    panic!(
+        "shade: invalid pointer store: slot {slot:#x} must lie inside an object of this mutator's heap and the value {new:#x} must be null or an object of the same heap"
+    )
+}

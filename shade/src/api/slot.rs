@@ -1,0 +1,164 @@
+//! `Slot<T>`: a mutable GC pointer field.
+
+use crate::api::gc::Gc;
+use crate::api::mutator::Mutator;
+use crate::api::trace::{Trace, Tracer};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicPtr, Ordering::*};
+
+/// A nullable, mutable pointer to a `T` stored inside a heap object.
+///
+/// Every GC pointer kept in the heap is a `Slot`. Reading it is one atomic
+/// load; writing it goes through the write barrier and therefore needs the
+/// [`Mutator`]: no store can skip the barrier. Slots are atomic because the
+/// collector's marker reads them on other threads while mutators run.
+///
+/// A slot is only meaningful inside the heap. `Slot::new` exists so objects
+/// can be built with their pointers in place (`mu.alloc(Node { next:
+/// Slot::new(x) })`); a non-null slot read anywhere but inside a heap object
+/// panics, since nothing would keep its target alive.
+///
+/// ```
+/// use shade::{Config, Heap, Slot, Trace};
+///
+/// #[derive(Trace)]
+/// struct Pair { left: Slot<u64>, right: Slot<u64> }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mu = heap.mutator();
+/// let one = mu.alloc(1u64);
+/// let pair = mu.alloc(Pair { left: Slot::new(one), right: Slot::null() });
+/// pair.right.set(&mu, mu.alloc(2u64));
+/// assert_eq!(*pair.right.get(&mu).unwrap(), 2);
+/// pair.left.set(&mu, None);
+/// assert!(pair.left.get(&mu).is_none());
+/// ```
+#[repr(transparent)]
+pub struct Slot<T> {
+    ptr: AtomicPtr<u8>,
+    _t: PhantomData<*const T>,
+}
+
+// SAFETY: reading a slot on another thread yields `&T` there, so `T` must be
+// `Sync`; the slot itself is an atomic.
+unsafe impl<T: Sync> Sync for Slot<T> {}
+// SAFETY: moving a slot to another thread (inside an object, or to drop it
+// on the sweeper) hands out nothing but the same `&T` access as above.
+unsafe impl<T: Sync> Send for Slot<T> {}
+
+impl<T> Slot<T> {
+    /// A null slot.
+    #[inline]
+    pub const fn null() -> Slot<T> {
+        Slot { ptr: AtomicPtr::new(std::ptr::null_mut()), _t: PhantomData }
+    }
+
+    /// A slot pointing at `v`, to be moved into an object being allocated.
+    #[inline]
+    pub fn new(v: Gc<'_, T>) -> Slot<T> {
+        Slot { ptr: AtomicPtr::new(v.addr() as *mut u8), _t: PhantomData }
+    }
+
+    /// A slot holding `v` or null.
+    #[inline]
+    pub fn from_option(v: Option<Gc<'_, T>>) -> Slot<T> {
+        v.map_or_else(Slot::null, Slot::new)
+    }
+
+    #[inline]
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The raw atomic, for the barrier and the collector.
+    #[inline]
+    pub(crate) fn raw(&self) -> &AtomicPtr<u8> {
+        &self.ptr
+    }
+
+    /// Loads the pointer. The acquire pairs with the release in `set`, so
+    /// an object published by another thread is seen fully initialised.
+    ///
+    /// # Panics
+    /// If the slot is non-null and does not lie inside an object of `mu`'s
+    /// heap (a slot kept on the stack or in malloc'd memory).
+    #[inline]
+    pub fn get<'m>(&self, mu: &'m Mutator) -> Option<Gc<'m, T>> {
+        let p = self.ptr.load(Acquire) as usize;
+        if p == 0 {
+            return None;
+        }
+        if !mu.in_heap(self.addr()) {
+            outside_heap(self.addr(), p);
+        }
+        #[cfg(debug_assertions)]
+        mu.debug_check_live(p);
+        // SAFETY: the slot is inside an object of this heap, and every
+        // pointer stored in a heap slot targets an object that stays alive
+        // at least until the next safepoint (the collector's invariant,
+        // DESIGN.md §4): the returned Gc cannot outlive the borrow of `mu`.
+        Some(unsafe { Gc::from_raw(p) })
+    }
+
+    /// Whether the slot is null.
+    #[inline]
+    pub fn is_null(&self) -> bool {
+        self.ptr.load(Relaxed).is_null()
+    }
+
+    /// Stores `v` (a `Gc` or `None`) through the write barrier.
+    ///
+    /// # Panics
+    /// If the slot is not inside an object of `mu`'s heap, or `v` belongs to
+    /// another heap.
+    #[inline]
+    pub fn set<'a>(&self, mu: &Mutator, v: impl Into<Option<Gc<'a, T>>>) {
+        let new = v.into().map_or(0, |g| g.addr());
+        mu.checked_store(self.addr(), &self.ptr, new);
+    }
+
+    /// Stores `v` and returns the previous value.
+    #[inline]
+    pub fn replace<'m, 'a>(&self, mu: &'m Mutator, v: impl Into<Option<Gc<'a, T>>>) -> Option<Gc<'m, T>> {
+        let old = self.get(mu);
+        self.set(mu, v);
+        old
+    }
+
+    /// Whether the slot points at `v`.
+    #[inline]
+    pub fn points_to(&self, v: Gc<'_, T>) -> bool {
+        self.ptr.load(Relaxed) as usize == v.addr()
+    }
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot::null()
+    }
+}
+
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Slot({:p})", self.ptr.load(Relaxed))
+    }
+}
+
+// SAFETY: a slot is exactly one GC pointer, visited here; the load is atomic
+// (acquire, so the target's header is visible to the marker).
+unsafe impl<T> Trace for Slot<T> {
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        t.edge(self.ptr.load(Acquire) as usize)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn outside_heap(slot: usize, target: usize) -> ! {
+    panic!(
+        "shade: Slot at {slot:#x} (pointing to {target:#x}) is not inside an object of this mutator's heap; \
+         slots holding pointers must live in the heap (Slot::new is for building objects)"
+    )
+}

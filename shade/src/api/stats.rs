@@ -1,0 +1,85 @@
+//! Heap statistics.
+
+use crate::runtime::Runtime;
+use std::sync::atomic::Ordering::*;
+use std::time::Duration;
+
+/// A snapshot of a heap's statistics (see [`Heap::stats`](crate::Heap::stats)).
+///
+/// "Live" figures are those the last completed cycle found; "total" figures
+/// cover the heap's whole life.
+#[derive(Clone, Debug, Default)]
+pub struct HeapStats {
+    /// Completed collection cycles.
+    pub cycles: u64,
+    /// Objects marked live by the last cycle.
+    pub live_objects: usize,
+    /// Bytes (slot sizes) marked live by the last cycle.
+    pub live_bytes: usize,
+    /// Objects allocated over the heap's life.
+    pub allocated_objects_total: u64,
+    /// Bytes allocated over the heap's life.
+    pub allocated_bytes_total: u64,
+    /// Objects freed over the heap's life.
+    pub freed_objects_total: u64,
+    /// Bytes freed over the heap's life.
+    pub freed_bytes_total: u64,
+    /// Heap size at which the next cycle starts.
+    pub heap_goal: usize,
+    /// Bytes of pages currently holding spans.
+    pub heap_in_use: usize,
+    /// Bytes of pages obtained from the OS and not given back.
+    pub heap_retained: usize,
+    /// Bytes given back to the OS over the heap's life.
+    pub released_bytes_total: usize,
+    /// Sum of all stop-the-world pauses.
+    pub pause_total: Duration,
+    /// Longest pause.
+    pub pause_max: Duration,
+    /// Most recent pauses (up to 4096), oldest first.
+    pub recent_pauses: Vec<Duration>,
+    /// Time spent marking.
+    pub mark_time_total: Duration,
+    /// Time spent sweeping.
+    pub sweep_time_total: Duration,
+    /// Threads that mark in a cycle.
+    pub mark_workers: usize,
+}
+
+impl HeapStats {
+    pub(crate) fn read(rt: &Runtime) -> HeapStats {
+        let st = rt.stats.lock().clone();
+        let (in_use, retained, _) = rt.mheap.page_stats();
+        let page = crate::heap::sizeclass::PAGE_SIZE;
+        HeapStats {
+            cycles: st.cycles,
+            live_objects: st.live_objects,
+            live_bytes: st.live_bytes,
+            allocated_objects_total: rt.pacer.total_objects.load(Relaxed) as u64,
+            allocated_bytes_total: rt.pacer.total_bytes.load(Relaxed) as u64,
+            freed_objects_total: st.freed_objects_total,
+            freed_bytes_total: st.freed_bytes_total,
+            heap_goal: rt.pacer.goal.load(Relaxed),
+            heap_in_use: in_use * page,
+            heap_retained: retained * page,
+            released_bytes_total: st.released_bytes_total,
+            pause_total: st.pause_total,
+            pause_max: st.pause_max,
+            recent_pauses: st.pauses.iter().copied().collect(),
+            mark_time_total: st.mark_time_total,
+            sweep_time_total: st.sweep_time_total,
+            mark_workers: rt.settings.mark_workers,
+        }
+    }
+
+    /// The given percentile (0–100) of the recent pauses.
+    pub fn pause_percentile(&self, p: f64) -> Duration {
+        if self.recent_pauses.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut v = self.recent_pauses.clone();
+        v.sort();
+        let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[i.min(v.len() - 1)]
+    }
+}

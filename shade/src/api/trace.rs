@@ -1,0 +1,235 @@
+//! The `Trace` trait: how the collector finds the GC pointers inside a value.
+//!
+//! A type's `Trace` impl visits every [`Slot`](crate::Slot) (and every value
+//! that may contain one) reachable from `&self` *without* going through
+//! another GC object. The marker calls it on other threads while mutators run
+//! (the next step of the collector marks concurrently), so it may only read
+//! what cannot change under it: pointer slots, which are atomic, and data that
+//! is immutable once the object is allocated. That is why `Trace` is *not*
+//! implemented for `RefCell<T>`, `Mutex<T>` or a `Cell` holding pointers: a
+//! container of GC pointers that can be mutated in place would let a pointer
+//! hide from the marker. For growable collections of pointers, allocate an
+//! [`Array`](crate::Array) of slots and replace it when it must grow.
+//!
+//! Use `#[derive(Trace)]`. Hand-written impls are `unsafe`: see the contract
+//! on the trait.
+
+use crate::gc::mark::Marker;
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+/// Types that can live in a Shade heap, or inside an object that does.
+///
+/// # Safety
+/// An implementation must uphold all of:
+/// 1. `trace` calls `trace` on every field that may hold a GC pointer
+///    (a [`Slot`](crate::Slot) or a type containing one), and on nothing that
+///    lives in another GC object.
+/// 2. `trace` reads only atomic slots and data that never changes after the
+///    value is allocated; it must not panic, block, or allocate in the heap.
+/// 3. `NO_TRACE` is `true` only if the type can never hold a GC pointer.
+/// 4. The type's destructor (if any) does not dereference GC pointers: the
+///    objects they point to may already be freed when it runs. The derive
+///    enforces this by forbidding `Drop` impls on derived types.
+///
+/// # Example
+/// ```
+/// use shade::{Trace, Slot};
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     value: i64,
+///     next: Slot<Node>,
+/// }
+/// # fn main() {}
+/// ```
+pub unsafe trait Trace {
+    /// `true` if values of this type never contain GC pointers: such objects
+    /// go to "noscan" spans and the marker never looks inside them.
+    const NO_TRACE: bool = false;
+
+    /// Visits the GC pointers held directly by `self`.
+    fn trace(&self, tracer: &mut Tracer<'_>);
+}
+
+/// Receives the GC pointers a [`Trace`] impl visits. Only the collector
+/// creates tracers; user code passes the one it is given to the `trace` of
+/// its fields.
+pub struct Tracer<'a> {
+    pub(crate) kind: TracerKind<'a>,
+}
+
+pub(crate) enum TracerKind<'a> {
+    /// Marking: shade every target grey.
+    Mark(&'a mut Marker),
+    /// Checking that every pointer targets the given arena.
+    Validate { base: usize, len: usize, bad: Option<usize> },
+    /// Collecting the pointers (verification and tests).
+    Collect(&'a mut Vec<usize>),
+}
+
+impl Tracer<'_> {
+    /// Visits one pointer (payload address; 0 is null).
+    #[inline]
+    pub(crate) fn edge(&mut self, p: usize) {
+        if p == 0 {
+            return;
+        }
+        match &mut self.kind {
+            TracerKind::Mark(m) => m.mark(p),
+            TracerKind::Validate { base, len, bad } => {
+                if p.wrapping_sub(*base) >= *len && bad.is_none() {
+                    *bad = Some(p);
+                }
+            }
+            TracerKind::Collect(v) => v.push(p),
+        }
+    }
+}
+
+macro_rules! no_trace {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: these types hold no GC pointers.
+        unsafe impl Trace for $t {
+            const NO_TRACE: bool = true;
+            #[inline]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+
+no_trace!(
+    (), bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
+    String, &'static str, Box<str>, std::time::Duration, std::time::Instant,
+    std::num::NonZeroU32, std::num::NonZeroU64, std::num::NonZeroUsize,
+    std::sync::atomic::AtomicBool, std::sync::atomic::AtomicU8, std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicU32, std::sync::atomic::AtomicU64, std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicI8, std::sync::atomic::AtomicI16, std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI64, std::sync::atomic::AtomicIsize,
+);
+
+// SAFETY: PhantomData holds nothing.
+unsafe impl<T: ?Sized> Trace for PhantomData<T> {
+    const NO_TRACE: bool = true;
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}
+
+/// Containers whose contents live outside the GC heap (in malloc'd memory)
+/// or can be mutated in place may only hold pointer-free data: a GC pointer
+/// stored there would be invisible to a concurrent marker or escape the
+/// heap's range checks. The restriction is checked at compile time.
+macro_rules! plain_container {
+    ($($name:ident<$($p:ident),*> => $what:literal),* $(,)?) => {$(
+        // SAFETY: the const assertion rejects instantiations whose contents
+        // may hold GC pointers, so there is nothing to trace.
+        unsafe impl<$($p: Trace),*> Trace for $name<$($p),*> {
+            const NO_TRACE: bool = {
+                $(assert!($p::NO_TRACE, concat!($what, " may only hold pointer-free data inside a GC object; use shade::Array of shade::Slot"));)*
+                true
+            };
+            #[inline]
+            fn trace(&self, _: &mut Tracer<'_>) {
+                let _: bool = <Self as Trace>::NO_TRACE;
+            }
+        }
+    )*};
+}
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+plain_container!(
+    Vec<T> => "Vec<T>",
+    VecDeque<T> => "VecDeque<T>",
+    BTreeMap<K, V> => "BTreeMap<K, V>",
+    BTreeSet<T> => "BTreeSet<T>",
+    HashMap<K, V> => "HashMap<K, V>",
+    HashSet<T> => "HashSet<T>",
+    Cell<T> => "Cell<T>",
+);
+
+// SAFETY: as for `plain_container`: only pointer-free contents are accepted.
+unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
+    const NO_TRACE: bool = {
+        assert!(T::NO_TRACE, "Box<T> may only hold pointer-free data inside a GC object");
+        true
+    };
+    fn trace(&self, _: &mut Tracer<'_>) {
+        let _: bool = <Self as Trace>::NO_TRACE;
+    }
+}
+
+// SAFETY: as for `plain_container`.
+unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
+    const NO_TRACE: bool = {
+        assert!(T::NO_TRACE, "Arc<T> may only hold pointer-free data inside a GC object");
+        true
+    };
+    fn trace(&self, _: &mut Tracer<'_>) {
+        let _: bool = <Self as Trace>::NO_TRACE;
+    }
+}
+
+// SAFETY: as for `plain_container`.
+unsafe impl<T: Trace> Trace for [T] {
+    const NO_TRACE: bool = {
+        assert!(T::NO_TRACE, "[T] may only hold pointer-free data inside a GC object");
+        true
+    };
+    fn trace(&self, _: &mut Tracer<'_>) {
+        let _: bool = <Self as Trace>::NO_TRACE;
+    }
+}
+
+// SAFETY: an Option is immutable inside an object (objects are only
+// reachable through shared references); we trace the value if present.
+unsafe impl<T: Trace> Trace for Option<T> {
+    const NO_TRACE: bool = T::NO_TRACE;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if let Some(v) = self {
+            v.trace(t)
+        }
+    }
+}
+
+// SAFETY: inline, immutable storage; every element is traced.
+unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
+    const NO_TRACE: bool = T::NO_TRACE;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !T::NO_TRACE {
+            for v in self {
+                v.trace(t)
+            }
+        }
+    }
+}
+
+// SAFETY: inline, immutable storage; both alternatives are traced.
+unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
+    const NO_TRACE: bool = T::NO_TRACE && E::NO_TRACE;
+    fn trace(&self, t: &mut Tracer<'_>) {
+        match self {
+            Ok(v) => v.trace(t),
+            Err(e) => e.trace(t),
+        }
+    }
+}
+
+macro_rules! tuple_trace {
+    ($($n:tt $t:ident),+) => {
+        // SAFETY: inline, immutable storage; every field is traced.
+        unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
+            const NO_TRACE: bool = $($t::NO_TRACE)&&+;
+            #[inline]
+            fn trace(&self, t: &mut Tracer<'_>) {
+                $(self.$n.trace(t);)+
+            }
+        }
+    };
+}
+tuple_trace!(0 A);
+tuple_trace!(0 A, 1 B);
+tuple_trace!(0 A, 1 B, 2 C);
+tuple_trace!(0 A, 1 B, 2 C, 3 D);
+tuple_trace!(0 A, 1 B, 2 C, 3 D, 4 E);
+tuple_trace!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);

@@ -1,0 +1,18 @@
+//! The collector (MMTk would call it the plan): what happens in a cycle and
+//! in which order. Each mechanism has its own file:
+//!
+//! * `stw`: stopping mutators at safepoints.
+//! * `collector`: the cycle itself.
+//! * `mark`, `work`: marking and the marker's work queues.
+//! * `sweep`: freeing, dropping, poisoning.
+//! * `pacer`: when the next cycle is due.
+//! * `gctrace`, `stats`: what a cycle reports.
+
+pub(crate) mod collector;
+pub(crate) mod gctrace;
+pub(crate) mod mark;
+pub(crate) mod pacer;
+pub(crate) mod stats;
+pub(crate) mod stw;
+pub(crate) mod sweep;
+pub(crate) mod work;

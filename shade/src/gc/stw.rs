@@ -1,0 +1,135 @@
+//! Stopping the world at safepoints: the handshake between the collector
+//! and the mutators.
+//!
+//! Every attached mutator is either *running* (it may touch the heap: load
+//! and store slots, allocate, hold `Gc` pointers) or *stopped* (parked, or
+//! waiting at a safepoint: it holds no `Gc`, and its allocation cache, local
+//! roots and — with the concurrent collector — write barrier buffer may be
+//! used by the collector). `running` counts the running ones.
+//!
+//! To stop the world, a collector sets `stopping` under the lock, raises the
+//! lock-free `flag` that safepoints poll, and waits until `running` is zero.
+//! A running mutator notices the flag at its next safepoint, decrements
+//! `running`, and sleeps until `stopping` clears. A parked mutator is already
+//! not counted, so it never delays the collector; unparking waits while a
+//! stop is in progress. Every transition goes through the mutex, whose
+//! acquire/release ordering is what makes a mutator's last writes before
+//! stopping visible to the collector, and the collector's writes (swept
+//! spans, reset caches) visible to the mutator when it resumes.
+//!
+//! `flag` is also raised when the pacer asks for a collection, so a
+//! safepoint is one relaxed load and a branch on the fast path.
+
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering::*};
+
+struct State {
+    stopping: bool,
+    running: usize,
+}
+
+pub(crate) struct Stw {
+    state: Mutex<State>,
+    cv: Condvar,
+    /// "A safepoint has something to do": a stop is in progress or a
+    /// collection was requested.
+    pub(crate) flag: AtomicBool,
+}
+
+/// How `stop` obtained a stopped world.
+#[derive(PartialEq, Eq, Debug)]
+pub(crate) enum Stopped {
+    /// The caller stopped the world and must restart it with `start`.
+    ByUs,
+    /// Another thread was collecting; the caller waited for it to finish
+    /// and the world is running again.
+    WaitedForOther,
+}
+
+impl Stw {
+    pub(crate) fn new() -> Stw {
+        Stw { state: Mutex::new(State { stopping: false, running: 0 }), cv: Condvar::new(), flag: AtomicBool::new(false) }
+    }
+
+    /// A new mutator starts running (waits out a stop in progress).
+    pub(crate) fn attach(&self) {
+        let mut s = self.state.lock();
+        while s.stopping {
+            self.cv.wait(&mut s);
+        }
+        s.running += 1;
+    }
+
+    /// A running mutator stops for good or parks.
+    pub(crate) fn leave(&self) {
+        let mut s = self.state.lock();
+        s.running -= 1;
+        self.cv.notify_all();
+    }
+
+    /// A parked mutator resumes running.
+    pub(crate) fn enter(&self) {
+        self.attach()
+    }
+
+    /// Called by a running mutator at a safepoint when `flag` is up: if a
+    /// stop is in progress, stops until it ends and returns true.
+    pub(crate) fn block_if_stopping(&self) -> bool {
+        let mut s = self.state.lock();
+        if !s.stopping {
+            return false;
+        }
+        s.running -= 1;
+        self.cv.notify_all();
+        while s.stopping {
+            self.cv.wait(&mut s);
+        }
+        s.running += 1;
+        true
+    }
+
+    /// Stops the world. `is_mutator` says the caller is itself a running
+    /// mutator (it stops too, and resumes in `start`).
+    pub(crate) fn stop(&self, is_mutator: bool) -> Stopped {
+        let mut s = self.state.lock();
+        if s.stopping {
+            if is_mutator {
+                s.running -= 1;
+                self.cv.notify_all();
+            }
+            while s.stopping {
+                self.cv.wait(&mut s);
+            }
+            if is_mutator {
+                s.running += 1;
+            }
+            return Stopped::WaitedForOther;
+        }
+        s.stopping = true;
+        self.flag.store(true, Relaxed);
+        if is_mutator {
+            s.running -= 1;
+        }
+        while s.running > 0 {
+            self.cv.wait(&mut s);
+        }
+        Stopped::ByUs
+    }
+
+    /// Restarts the world stopped by `stop`. `keep_flag` leaves the safepoint
+    /// flag up (another collection is already wanted).
+    pub(crate) fn start(&self, is_mutator: bool, keep_flag: bool) {
+        let mut s = self.state.lock();
+        s.stopping = false;
+        if is_mutator {
+            s.running += 1;
+        }
+        self.flag.store(keep_flag, Relaxed);
+        self.cv.notify_all();
+    }
+
+    /// Number of running mutators (diagnostics).
+    pub(crate) fn running(&self) -> usize {
+        self.state.lock().running
+    }
+}

@@ -1,0 +1,80 @@
+//! Per-mutator allocation caches (Go's mcache).
+//!
+//! Each mutator owns one `MCache`: for every span class, the span it is
+//! currently allocating from. The fast path is `Span::next_free` on that
+//! span: a trailing-zero count on a cached word of free bits, with no lock
+//! and no atomic read-modify-write, touching only memory this mutator owns.
+//! When the span is full, `refill` takes another from the central list or a
+//! fresh one from the page heap (one lock per span), and charges the span's
+//! free slots to the heap's allocation counter up front, so the pacer's
+//! counter is updated once per span instead of once per object.
+
+use super::sizeclass::{SpanClass, CLASS_PAGES, CLASS_SIZE, NUM_SPAN_CLASSES};
+use super::span::Span;
+use super::MHeap;
+use crate::api::error::AllocError;
+
+/// Stand-in for "no span": full, never written, so the fast path needs no
+/// null check.
+static EMPTY_SPAN: Span = Span::new();
+
+pub(crate) struct MCache {
+    spans: [*const Span; NUM_SPAN_CLASSES],
+}
+
+impl MCache {
+    pub(crate) fn new() -> MCache {
+        MCache { spans: [&EMPTY_SPAN as *const Span; NUM_SPAN_CLASSES] }
+    }
+
+    /// Allocation fast path: a free slot of the cached span, or `None`.
+    #[inline]
+    pub(crate) fn alloc_fast(&self, sc: SpanClass) -> Option<(usize, &Span)> {
+        // SAFETY: cached pointers are EMPTY_SPAN or in-use spans this cache
+        // holds; a span stays valid while it is held.
+        let s = unsafe { &*self.spans[sc.index()] };
+        let i = s.next_free()?;
+        Some((s.base_of(i), s))
+    }
+
+    /// Replaces the full span of class `sc` with one that has free slots.
+    /// Returns the bytes and objects charged (the new span's free slots).
+    pub(crate) fn refill(&mut self, heap: &MHeap, sc: SpanClass) -> Result<(usize, usize), AllocError> {
+        // The old span is full; it stays on the heap's in-use list and the
+        // sweeper finds it there.
+        let span = match heap.central[sc.index()].take() {
+            Some(s) => s,
+            None => {
+                let c = sc.class() as usize;
+                heap.alloc_span(sc, CLASS_PAGES[c] as usize, CLASS_SIZE[c] as usize)? as *const Span
+            }
+        };
+        self.spans[sc.index()] = span;
+        // SAFETY: we now hold the span.
+        let s = unsafe { &*span };
+        Ok((s.free_count() * s.elem_size.get(), s.free_count()))
+    }
+
+    /// Drops every cached span (at a stop of the world, before sweeping, or
+    /// when the mutator detaches) and returns the bytes charged for slots that
+    /// were never used, and their number. Spans with free slots go back to
+    /// the central lists if `to_central` (otherwise the sweeper requeues them).
+    pub(crate) fn release_all(&mut self, heap: &MHeap, to_central: bool) -> (usize, usize) {
+        let mut unused = 0;
+        let mut objects = 0;
+        for (i, slot) in self.spans.iter_mut().enumerate() {
+            if std::ptr::eq(*slot, &EMPTY_SPAN) {
+                continue;
+            }
+            // SAFETY: a held, in-use span (see `alloc_fast`).
+            let s = unsafe { &**slot };
+            unused += s.free_count() * s.elem_size.get();
+            objects += s.free_count();
+            if to_central && s.free_count() > 0 {
+                heap.central[i].put(*slot);
+            }
+            *slot = &EMPTY_SPAN;
+        }
+        (unused, objects)
+    }
+}

@@ -1,0 +1,205 @@
+//! The memory side of the collector (Go's mheap): the arena, the page→span
+//! table, spans and their size classes, the central per-class span lists and
+//! the per-mutator allocation caches.
+//!
+//! Layering, from the bottom:
+//!
+//! * `os::Region`: one contiguous reservation, the arena.
+//! * `pages::PageAlloc`: runs of 8 KiB pages within the arena (locked).
+//! * `span::Span`: a run of pages carved into equal object slots, with side
+//!   mark/alloc bitmaps. `MHeap::span_of` maps any address to its span in
+//!   O(1) without a lock: `(addr - base) >> PAGE_SHIFT` indexes the page
+//!   table, whose entries are published with release stores before any
+//!   object of the span can exist.
+//! * `central::Central`: per span class, the swept spans that still have free
+//!   slots (Go's mcentral). Shared, locked per class.
+//! * `cache::MCache`: per mutator, one current span per span class. The small
+//!   allocation fast path only touches the mutator's own cache and span: no
+//!   lock, no atomic read-modify-write, no shared cache line.
+
+pub(crate) mod cache;
+pub(crate) mod central;
+pub(crate) mod object;
+pub(crate) mod pages;
+pub mod sizeclass;
+pub(crate) mod span;
+
+use crate::api::error::AllocError;
+use crate::util::os::Region;
+use central::Central;
+use pages::PageAlloc;
+use parking_lot::Mutex;
+use sizeclass::{SpanClass, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE};
+use span::Span;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
+
+/// Span records: allocated once, recycled, freed only with the heap, so the
+/// page table can hand out `&Span` without a lock.
+struct SpanRecords {
+    free: Vec<*const Span>,
+    all: Vec<*mut Span>,
+}
+
+// SAFETY: the raw pointers are owned records (Box::into_raw) only used under
+// the enclosing mutex or through the page table's published `&Span`s.
+unsafe impl Send for SpanRecords {}
+
+/// The heap's memory: arena, page table, spans, central lists.
+pub(crate) struct MHeap {
+    region: Region,
+    base: usize,
+    len: usize,
+    /// Bytes of pages that may be in use at once (the heap limit).
+    limit: usize,
+    page_table: Box<[AtomicPtr<Span>]>,
+    pages: Mutex<PageAlloc>,
+    records: Mutex<SpanRecords>,
+    pub(crate) central: Box<[Central]>,
+    /// Every span in use, for the sweeper.
+    pub(crate) in_use: Mutex<Vec<*const Span>>,
+    /// Bytes returned to the OS over the heap's life.
+    pub(crate) released_total: AtomicUsize,
+}
+
+// SAFETY: all mutable state is behind mutexes or atomics; the raw span
+// pointers refer to records that live as long as the MHeap.
+unsafe impl Sync for MHeap {}
+// SAFETY: as above.
+unsafe impl Send for MHeap {}
+
+impl MHeap {
+    /// Reserves an arena of `reserve` bytes, of which at most `limit` may be
+    /// in use at once.
+    pub(crate) fn new(reserve: usize, limit: usize) -> std::io::Result<MHeap> {
+        let reserve = reserve.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let region = Region::reserve(reserve, PAGE_SIZE)?;
+        let npages = reserve >> PAGE_SHIFT;
+        // A zeroed allocation: the OS maps these pages lazily, so a large,
+        // mostly unused table costs address space, not memory.
+        let page_table: Box<[AtomicPtr<Span>]> =
+            (0..npages).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        Ok(MHeap {
+            base: region.base(),
+            len: region.len(),
+            region,
+            limit,
+            page_table,
+            pages: Mutex::new(PageAlloc::new(npages)),
+            records: Mutex::new(SpanRecords { free: Vec::new(), all: Vec::new() }),
+            central: (0..NUM_SPAN_CLASSES).map(|_| Central::new()).collect(),
+            in_use: Mutex::new(Vec::new()),
+            released_total: AtomicUsize::new(0),
+        })
+    }
+
+    /// The arena's address range.
+    #[inline]
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (self.base, self.len)
+    }
+
+    /// Whether `p` lies in the arena.
+    #[inline]
+    pub(crate) fn contains(&self, p: usize) -> bool {
+        p.wrapping_sub(self.base) < self.len
+    }
+
+    /// The span holding address `p`, if `p` is inside an in-use span.
+    #[inline]
+    pub(crate) fn span_of(&self, p: usize) -> Option<&Span> {
+        let off = p.wrapping_sub(self.base);
+        if off >= self.len {
+            return None;
+        }
+        let s = self.page_table[off >> PAGE_SHIFT].load(Acquire);
+        // SAFETY: non-null entries point to span records, which live as long
+        // as the heap; the acquire load pairs with the release store in
+        // `alloc_span`, so the record's geometry is visible.
+        unsafe { s.as_ref() }
+    }
+
+    /// Allocates a span of `npages` pages for objects of `elem_size` bytes.
+    pub(crate) fn alloc_span(
+        &self,
+        class: SpanClass,
+        npages: usize,
+        elem_size: usize,
+    ) -> Result<&Span, AllocError> {
+        let first = {
+            let mut pages = self.pages.lock();
+            if (pages.in_use() + npages) * PAGE_SIZE > self.limit {
+                return Err(AllocError::HeapLimit {
+                    requested: npages * PAGE_SIZE,
+                    limit: self.limit,
+                });
+            }
+            pages.alloc(npages).ok_or(AllocError::OutOfMemory { requested: npages * PAGE_SIZE })?
+        };
+        let rec = {
+            let mut r = self.records.lock();
+            match r.free.pop() {
+                Some(s) => s,
+                None => {
+                    let s = Box::into_raw(Box::new(Span::new()));
+                    r.all.push(s);
+                    s as *const Span
+                }
+            }
+        };
+        // SAFETY: the record is ours alone: it came off the free list or was
+        // just made, and is not yet in the page table.
+        let span = unsafe { &*rec };
+        let start = self.base + (first << PAGE_SHIFT);
+        span.init(start, npages, class, elem_size);
+        span.in_use.store(true, Relaxed);
+        for e in &self.page_table[first..first + npages] {
+            e.store(rec as *mut Span, Release);
+        }
+        self.in_use.lock().push(rec);
+        Ok(span)
+    }
+
+    /// Returns a span's pages to the page heap. The caller has removed it
+    /// from the in-use list and guarantees no object in it is reachable.
+    pub(crate) fn free_span(&self, span: &Span, cycle: u64) {
+        let first = (span.start.get() - self.base) >> PAGE_SHIFT;
+        let n = span.npages.get();
+        for e in &self.page_table[first..first + n] {
+            e.store(std::ptr::null_mut(), Release);
+        }
+        span.in_use.store(false, Relaxed);
+        self.pages.lock().free(first, n, cycle);
+        self.records.lock().free.push(span as *const Span);
+    }
+
+    /// Gives free page runs that stayed unused for `min_age` cycles back to
+    /// the OS. Returns the bytes released.
+    pub(crate) fn scavenge(&self, cycle: u64, min_age: u64) -> usize {
+        let runs = self.pages.lock().scavenge(cycle, min_age, 8);
+        let mut bytes = 0;
+        for (start, n) in runs {
+            if self.region.release(self.base + (start << PAGE_SHIFT), n << PAGE_SHIFT) {
+                bytes += n << PAGE_SHIFT;
+            }
+        }
+        self.released_total.fetch_add(bytes, Relaxed);
+        bytes
+    }
+
+    /// (pages in use, pages retained from the OS, free pages still resident).
+    pub(crate) fn page_stats(&self) -> (usize, usize, usize) {
+        let p = self.pages.lock();
+        (p.in_use(), p.retained(), p.free_resident())
+    }
+}
+
+impl Drop for MHeap {
+    fn drop(&mut self) {
+        let recs = self.records.get_mut();
+        for &s in &recs.all {
+            // SAFETY: records were made by Box::into_raw and nothing can use
+            // them once the heap is being dropped.
+            drop(unsafe { Box::from_raw(s) });
+        }
+    }
+}

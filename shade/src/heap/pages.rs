@@ -1,0 +1,198 @@
+//! The page allocator: hands out runs of pages from the arena and takes
+//! them back, coalescing neighbours (Go's pageAlloc, simplified).
+//!
+//! Pages are numbered from the arena base. Never-used pages are taken from a
+//! bump pointer (`fresh`); freed runs go into two ordered maps, by address
+//! (to merge with neighbours on free) and by (length, address) (best fit on
+//! allocation: the smallest run that fits, lowest address first, which keeps
+//! the heap dense and fragmentation low).
+//!
+//! Free runs remember the cycle they were freed in. The scavenger gives runs
+//! that stayed free for a while back to the OS (`madvise`); a scavenged run is
+//! still free and reusable, its pages simply read as zero when touched again.
+//! This type does the bookkeeping only; the caller does the `madvise`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    npages: usize,
+    freed_cycle: u64,
+    scavenged: bool,
+}
+
+/// Page-run bookkeeping for one arena. Not thread-safe: the heap wraps it
+/// in a lock, taken only on span-sized operations (never per object).
+pub(crate) struct PageAlloc {
+    total: usize,
+    fresh: usize,
+    by_addr: BTreeMap<usize, Run>,
+    by_size: BTreeSet<(usize, usize)>,
+    in_use: usize,
+    released: usize,
+}
+
+impl PageAlloc {
+    pub(crate) fn new(total_pages: usize) -> PageAlloc {
+        PageAlloc {
+            total: total_pages,
+            fresh: 0,
+            by_addr: BTreeMap::new(),
+            by_size: BTreeSet::new(),
+            in_use: 0,
+            released: 0,
+        }
+    }
+
+    /// Pages currently handed out.
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use
+    }
+
+    /// Pages ever touched and not given back to the OS: an upper bound of
+    /// the heap's resident memory.
+    pub(crate) fn retained(&self) -> usize {
+        self.fresh - self.released
+    }
+
+    fn insert(&mut self, start: usize, run: Run) {
+        self.by_addr.insert(start, run);
+        self.by_size.insert((run.npages, start));
+    }
+
+    fn remove(&mut self, start: usize) -> Run {
+        let run = self.by_addr.remove(&start).expect("free run");
+        self.by_size.remove(&(run.npages, start));
+        if run.scavenged {
+            self.released -= run.npages;
+        }
+        run
+    }
+
+    /// Allocates `n` contiguous pages; returns the first page number.
+    pub(crate) fn alloc(&mut self, n: usize) -> Option<usize> {
+        debug_assert!(n > 0);
+        if let Some(&(len, start)) = self.by_size.range((n, 0)..).next() {
+            let run = self.remove(start);
+            debug_assert_eq!(run.npages, len);
+            if len > n {
+                // Return the tail; it keeps its scavenged state.
+                let tail = Run { npages: len - n, ..run };
+                if tail.scavenged {
+                    self.released += tail.npages;
+                }
+                self.insert(start + n, tail);
+            }
+            self.in_use += n;
+            return Some(start);
+        }
+        if self.fresh + n <= self.total {
+            let start = self.fresh;
+            self.fresh += n;
+            self.in_use += n;
+            return Some(start);
+        }
+        None
+    }
+
+    /// Frees the `n` pages starting at `start`, merging with free neighbours.
+    pub(crate) fn free(&mut self, start: usize, n: usize, cycle: u64) {
+        self.in_use -= n;
+        let mut start = start;
+        let mut run = Run { npages: n, freed_cycle: cycle, scavenged: false };
+        // Merge with the run just before.
+        if let Some((&pstart, &prev)) = self.by_addr.range(..start).next_back() {
+            if pstart + prev.npages == start {
+                self.remove(pstart);
+                start = pstart;
+                run.npages += prev.npages;
+            }
+        }
+        // Merge with the run just after.
+        if let Some(&next) = self.by_addr.get(&(start + run.npages)) {
+            self.remove(start + run.npages);
+            run.npages += next.npages;
+        }
+        // A merged run is only partly released; treat it as resident (the
+        // scavenger may release it again, which is harmless).
+        // Give trailing free pages back to the bump region so the arena's
+        // touched part shrinks when the top of the heap empties.
+        if start + run.npages == self.fresh {
+            self.fresh = start;
+            return;
+        }
+        self.insert(start, run);
+    }
+
+    /// Marks runs of at least `min_pages` that have been free since before
+    /// `cycle - min_age` as released; returns them (start, npages) so the
+    /// caller can `madvise` them.
+    pub(crate) fn scavenge(&mut self, cycle: u64, min_age: u64, min_pages: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (&start, run) in self.by_addr.iter_mut() {
+            if !run.scavenged && run.npages >= min_pages && run.freed_cycle + min_age <= cycle {
+                run.scavenged = true;
+                self.released += run.npages;
+                out.push((start, run.npages));
+            }
+        }
+        out
+    }
+
+    /// Pages that have been touched but are now free and not released.
+    pub(crate) fn free_resident(&self) -> usize {
+        self.by_addr.values().filter(|r| !r.scavenged).map(|r| r.npages).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_coalesce() {
+        let mut p = PageAlloc::new(100);
+        let a = p.alloc(10).unwrap();
+        let b = p.alloc(5).unwrap();
+        let c = p.alloc(20).unwrap();
+        assert_eq!((a, b, c), (0, 10, 15));
+        assert_eq!(p.in_use(), 35);
+        p.free(a, 10, 1);
+        p.free(b, 5, 1);
+        // a and b merged into one run of 15.
+        assert_eq!(p.by_addr.len(), 1);
+        assert_eq!(p.by_addr[&0].npages, 15);
+        // Best fit: a 12-page request reuses the 15-page run.
+        assert_eq!(p.alloc(12), Some(0));
+        assert_eq!(p.by_addr[&12].npages, 3);
+        // Freeing the top run merges it with the free tail [12, 15) and
+        // returns all of it to the bump region.
+        p.free(c, 20, 2);
+        assert_eq!(p.fresh, 12);
+        assert!(p.by_addr.is_empty());
+    }
+
+    #[test]
+    fn exhaustion_returns_none() {
+        let mut p = PageAlloc::new(8);
+        assert!(p.alloc(8).is_some());
+        assert!(p.alloc(1).is_none());
+    }
+
+    #[test]
+    fn scavenge_only_old_runs() {
+        let mut p = PageAlloc::new(100);
+        let a = p.alloc(10).unwrap();
+        let _keep = p.alloc(1).unwrap();
+        let b = p.alloc(10).unwrap();
+        let _keep2 = p.alloc(1).unwrap();
+        p.free(a, 10, 1);
+        p.free(b, 10, 5);
+        let got = p.scavenge(5, 2, 4);
+        assert_eq!(got, vec![(a, 10)]);
+        assert_eq!(p.retained(), 22 - 10);
+        // Reusing a scavenged run makes it resident again.
+        assert_eq!(p.alloc(10), Some(a));
+        assert_eq!(p.retained(), 22);
+    }
+}

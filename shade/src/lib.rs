@@ -1,0 +1,70 @@
+//! # Shade
+//!
+//! A parallel, non-moving mark-sweep garbage collector for Rust with a
+//! safe, shared, multithreaded heap.
+//!
+//! * [`Heap`]: the shared heap (`Clone + Send + Sync`).
+//! * [`Mutator`]: one per thread working on the heap; allocation
+//!   ([`Mutator::alloc`], [`Mutator::alloc_array`]) and safepoints.
+//! * [`Gc<'m, T>`](Gc): a `Copy` pointer bound to a borrow of the mutator,
+//!   so it cannot outlive a safepoint.
+//! * [`Slot<T>`]: a mutable pointer field; writes go through the write
+//!   barrier and need the mutator.
+//! * [`Array<T>`]: variable-sized objects (vectors of slots, strings).
+//! * [`Root<T>`] and [`Local<T>`]: keep objects alive across safepoints
+//!   (`Root` also across threads).
+//! * `#[derive(Trace)]`: tells the collector where a type's pointers are.
+//!
+//! ```
+//! use shade::{Config, Heap, Slot, Trace};
+//!
+//! #[derive(Trace)]
+//! struct Node {
+//!     left: Slot<Node>,
+//!     right: Slot<Node>,
+//! }
+//!
+//! fn tree<'m>(mu: &'m shade::Mutator, depth: u32) -> shade::Gc<'m, Node> {
+//!     if depth == 0 {
+//!         return mu.alloc(Node { left: Slot::null(), right: Slot::null() });
+//!     }
+//!     let (l, r) = (tree(mu, depth - 1), tree(mu, depth - 1));
+//!     mu.alloc(Node { left: Slot::new(l), right: Slot::new(r) })
+//! }
+//!
+//! fn count(mu: &shade::Mutator, n: shade::Gc<'_, Node>) -> usize {
+//!     1 + n.left.get(mu).map_or(0, |l| count(mu, l)) + n.right.get(mu).map_or(0, |r| count(mu, r))
+//! }
+//!
+//! let heap = Heap::new(Config::default()).unwrap();
+//! let mut mu = heap.mutator();
+//! let t = mu.root(tree(&mu, 10));
+//! mu.collect();
+//! assert_eq!(count(&mu, t.get(&mu)), 2047);
+//! ```
+//!
+//! The design, its invariants and the memory-ordering rules between
+//! mutators and collector threads are in `DESIGN.md` at the repository root.
+
+#![warn(missing_docs)]
+
+mod api;
+mod barrier;
+mod gc;
+mod heap;
+mod runtime;
+mod scheduler;
+mod util;
+
+pub use api::array::Array;
+pub use api::config::{Config, HeapError};
+pub use api::error::AllocError;
+pub use api::gc::Gc;
+pub use api::heap::Heap;
+pub use api::mutator::{Mutator, ParkedMutator};
+pub use api::root::{Local, Root};
+pub use api::slot::Slot;
+pub use api::stats::HeapStats;
+pub use api::trace::{Trace, Tracer};
+/// `#[derive(Trace)]`: see [`Trace`].
+pub use shade_derive::Trace;
