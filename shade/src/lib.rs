@@ -1,7 +1,8 @@
 //! # Shade
 //!
-//! A parallel, non-moving mark-sweep garbage collector for Rust with a
-//! safe, shared, multithreaded heap.
+//! A concurrent, parallel, non-moving mark-sweep garbage collector for Rust
+//! with a safe, shared, multithreaded heap and a Go-style buffered write
+//! barrier.
 //!
 //! * [`Heap`]: the shared heap (`Clone + Send + Sync`).
 //! * [`Mutator`]: one per thread working on the heap; allocation
@@ -48,6 +49,9 @@
 
 #![warn(missing_docs)]
 
+// Lets `#[derive(Trace)]` (which names `::shade`) work inside this crate's tests.
+extern crate self as shade;
+
 mod api;
 mod barrier;
 mod gc;
@@ -66,5 +70,7 @@ pub use api::root::{Local, Root};
 pub use api::slot::Slot;
 pub use api::stats::HeapStats;
 pub use api::trace::{Trace, Tracer};
+pub use barrier::wbbuf::BarrierStats;
+pub use barrier::{BarrierMode, BarrierRecord};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;

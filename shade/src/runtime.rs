@@ -3,52 +3,85 @@
 //! `Runtime` is what `Heap` (an `Arc<Runtime>`) and every `Mutator` point
 //! to. It ties the mechanisms together: the memory (`heap::MHeap`), the
 //! stop-the-world handshake (`gc::stw`), the pacer, the marker's work queues
-//! and worker pool, the registry of attached mutators and their roots.
-//! The mechanisms themselves live in their own modules; this file only
-//! holds the shared record and the allocation slow paths that cross them.
+//! and worker pool, the collector's coordinator thread, and the registry of
+//! attached mutators and their roots. The mechanisms live in their own
+//! modules; this file holds the shared record and the allocation slow paths
+//! that cross them (refill with lazy sweeping and mark assists).
 
 use crate::api::config::Settings;
 use crate::api::error::AllocError;
 use crate::api::root::{LocalTable, RootNode};
+use crate::barrier::wbbuf::{BarrierStats, WbBuf, WBBUF_LEN};
+use crate::barrier::{BarrierMode, BarrierRecord};
+use crate::gc::collector::Coordinator;
+use crate::gc::mark::{MarkCounters, Marker};
 use crate::gc::pacer::Pacer;
 use crate::gc::stats::StatsRecord;
 use crate::gc::stw::Stw;
-use crate::gc::work::WorkQueues;
+use crate::gc::sweep::{self, Swept};
+use crate::gc::work::{GcWork, WorkQueues};
 use crate::heap::cache::MCache;
-use crate::heap::sizeclass::{SpanClass, PAGE_SIZE};
+use crate::heap::sizeclass::{SpanClass, CLASS_PAGES, CLASS_SIZE, PAGE_SIZE};
 use crate::heap::span::Span;
 use crate::heap::MHeap;
 use crate::scheduler::WorkerPool;
 use parking_lot::Mutex;
+use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::Instant;
 
 static NEXT_HEAP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Per-mutator state the collector may need to reach (Go's P).
+///
+/// The `UnsafeCell` fields are used by the owning thread while it is
+/// running, and by the collector only while the owner is stopped (parked or
+/// waiting at a safepoint); the stop-the-world mutex orders the two.
 pub(crate) struct MutatorState {
-    /// The allocation cache. Touched by the owning thread while it is
-    /// running, and by the collector only while the owner is stopped.
+    /// The allocation cache.
     pub(crate) cache: UnsafeCell<MCache>,
+    /// The write barrier buffer.
+    pub(crate) wb: UnsafeCell<WbBuf>,
+    /// Mark work this mutator produced (barrier flushes) or took (assists).
+    pub(crate) gcw: UnsafeCell<GcWork>,
+    /// What this mutator's flushes found.
+    pub(crate) wb_stats: UnsafeCell<BarrierStats>,
+    /// Objects this mutator's flushes and assists marked.
+    pub(crate) marked: UnsafeCell<MarkCounters>,
     /// Roots created by this mutator (shared with `Root` handles).
     pub(crate) roots: Mutex<Vec<Arc<RootNode>>>,
     /// Scoped roots (`Local`).
     pub(crate) locals: Mutex<LocalTable>,
 }
 
-// SAFETY: `cache` is only accessed by the owning thread while it runs and by
-// the collector while the owner is stopped; the stop-the-world mutex orders
-// the two (gc/stw.rs). Everything else is behind mutexes.
+// SAFETY: see the type's comment: the cells are used by one thread at a
+// time, handed over through the stop-the-world mutex; the rest is locked.
 unsafe impl Sync for MutatorState {}
 // SAFETY: as above.
 unsafe impl Send for MutatorState {}
 
 impl MutatorState {
-    fn new() -> MutatorState {
+    fn new(s: &Settings) -> MutatorState {
+        let per_store = match s.record {
+            BarrierRecord::Old => 1,
+            BarrierRecord::OldAndNew => 2,
+        };
+        // A zero-sized buffer sends every barrier to the slow path.
+        let end = if s.wbcheck || s.barrier == BarrierMode::Eager {
+            0
+        } else if s.smallbuf {
+            2
+        } else {
+            WBBUF_LEN - 2
+        };
         MutatorState {
             cache: UnsafeCell::new(MCache::new()),
+            wb: UnsafeCell::new(WbBuf::new(end, per_store)),
+            gcw: UnsafeCell::new(GcWork::new()),
+            wb_stats: UnsafeCell::new(BarrierStats::default()),
+            marked: UnsafeCell::new(MarkCounters::default()),
             roots: Mutex::new(Vec::new()),
             locals: Mutex::new(LocalTable::default()),
         }
@@ -63,28 +96,49 @@ pub(crate) struct Runtime {
     pub(crate) pacer: Pacer,
     pub(crate) queues: WorkQueues,
     pub(crate) workers: WorkerPool,
+    pub(crate) coordinator: Coordinator,
+    /// Marking is in progress: barriers record, allocation is black.
+    pub(crate) marking: AtomicBool,
+    /// Barriers must leave the fast path's first test: `marking || wbcheck`.
+    pub(crate) barrier_on: AtomicBool,
     pub(crate) mutators: Mutex<Vec<Arc<MutatorState>>>,
     /// Roots whose creating mutator has detached.
     pub(crate) orphan_roots: Mutex<Vec<Arc<RootNode>>>,
     pub(crate) stats: Mutex<StatsRecord>,
+    /// Barrier statistics of detached mutators and past cycles.
+    pub(crate) barrier_stats: Mutex<BarrierStats>,
+    /// Counters of flushes and assists of detached mutators this cycle.
+    pub(crate) detached_marked: Mutex<MarkCounters>,
+    /// First panic of a destructor run by a background or lazy sweep; it is
+    /// resumed by the next `collect()`.
+    pub(crate) deferred_panic: Mutex<Option<Box<dyn Any + Send>>>,
     pub(crate) cycle: AtomicU64,
     pub(crate) start: Instant,
 }
 
 impl Runtime {
     pub(crate) fn new(settings: Settings) -> std::io::Result<Runtime> {
-        let reserve = settings.reserve;
         let limit = settings.heap_limit.unwrap_or(usize::MAX);
+        let mut pacer = Pacer::new(settings.gc_percent, settings.min_heap);
+        if settings.gcstoptheworld {
+            pacer.set_trigger_at_goal();
+        }
         Ok(Runtime {
             id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
-            mheap: MHeap::new(reserve, limit)?,
+            mheap: MHeap::new(settings.reserve, limit)?,
             stw: Stw::new(),
-            pacer: Pacer::new(settings.gc_percent, settings.min_heap),
+            pacer,
             queues: WorkQueues::new(),
             workers: WorkerPool::new(settings.mark_workers.saturating_sub(1)),
+            coordinator: Coordinator::new(),
+            marking: AtomicBool::new(false),
+            barrier_on: AtomicBool::new(settings.wbcheck),
             mutators: Mutex::new(Vec::new()),
             orphan_roots: Mutex::new(Vec::new()),
             stats: Mutex::new(StatsRecord::default()),
+            barrier_stats: Mutex::new(BarrierStats::default()),
+            detached_marked: Mutex::new(MarkCounters::default()),
+            deferred_panic: Mutex::new(None),
             cycle: AtomicU64::new(0),
             start: Instant::now(),
             settings,
@@ -93,58 +147,122 @@ impl Runtime {
 
     /// Registers a new running mutator.
     pub(crate) fn attach(&self) -> Arc<MutatorState> {
-        let st = Arc::new(MutatorState::new());
+        let st = Arc::new(MutatorState::new(&self.settings));
         self.stw.attach();
         self.mutators.lock().push(st.clone());
         st
     }
 
-    /// Unregisters a running mutator: its cache goes back to the heap, its
-    /// roots become orphans kept alive by their handles.
+    /// Unregisters a running mutator: its barrier buffer is flushed and its
+    /// mark work published (if marking), its cache goes back to the heap,
+    /// its roots become orphans kept alive by their handles.
     pub(crate) fn detach(&self, st: &Arc<MutatorState>) {
         // SAFETY: the owner is running (not stopped), so no collector is
-        // touching its cache; after this call nothing will.
-        let (bytes, objects) = unsafe { (*st.cache.get()).release_all(&self.mheap, true) };
-        self.pacer.uncharge(bytes, objects);
+        // touching its state; after this call nothing will.
+        unsafe {
+            crate::barrier::wbbuf::flush(self, st);
+            (*st.gcw.get()).dispose(&self.queues);
+            let (bytes, objects) = (*st.cache.get()).release_all(&self.mheap, true);
+            self.pacer.uncharge(bytes, objects);
+            *self.barrier_stats.lock() += std::mem::take(&mut *st.wb_stats.get());
+            *self.detached_marked.lock() += std::mem::take(&mut *st.marked.get());
+        }
         let roots = std::mem::take(&mut *st.roots.lock());
         self.orphan_roots.lock().extend(roots);
         self.mutators.lock().retain(|m| !Arc::ptr_eq(m, st));
         self.stw.leave();
     }
 
-    /// Asks for a collection at the next safepoint.
-    pub(crate) fn request_gc(&self) {
-        self.pacer.requested.store(true, Relaxed);
-        self.stw.flag.store(true, Relaxed);
-    }
-
-    /// Allocation slow path for small objects: refill the cache's span of
-    /// class `sc` and take a slot from it.
+    /// Small-object allocation slow path: find a span with free slots for
+    /// class `sc` (central list, lazy sweep, or a fresh span), install it in
+    /// the cache, and take a slot. While marking, the mutator first pays for
+    /// the allocation with mark work (an assist).
     #[cold]
     #[inline(never)]
-    pub(crate) fn alloc_refill<'a>(&self, cache: &'a mut MCache, sc: SpanClass) -> Result<(usize, &'a Span), AllocError> {
-        let (bytes, objects) = cache.refill(&self.mheap, sc)?;
+    pub(crate) fn refill<'a>(
+        &self,
+        st: &MutatorState,
+        cache: &'a mut MCache,
+        sc: SpanClass,
+    ) -> Result<(usize, &'a Span), AllocError> {
+        let central = &self.mheap.central[sc.index()];
+        let span = loop {
+            if let Some(s) = central.take_partial() {
+                break s;
+            }
+            if let Some(s) = central.take_unswept() {
+                // SAFETY: popping the span made us its only holder.
+                match sweep::sweep_span(self, unsafe { &*s }) {
+                    Swept::Partial => break s,
+                    Swept::Full | Swept::Freed => continue,
+                }
+            }
+            let c = sc.class() as usize;
+            match self.mheap.alloc_span(sc, CLASS_PAGES[c] as usize, CLASS_SIZE[c] as usize) {
+                Ok(s) => break s as *const Span,
+                Err(AllocError::HeapLimit { .. }) if sweep::sweep_all_lazily(self) > 0 => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        // SAFETY: we hold the span.
+        let s = unsafe { &*span };
+        let (bytes, objects) = (s.free_count() * s.elem_size.get(), s.free_count());
+        cache.install(sc, span);
         self.charge(bytes, objects);
-        let (base, span) = cache.alloc_fast(sc).expect("refilled span has a free slot");
-        Ok((base, span))
-    }
-
-    fn charge(&self, bytes: usize, objects: usize) {
-        if self.pacer.charge(bytes, objects) {
-            self.request_gc();
+        if self.marking.load(Relaxed) {
+            self.assist(st, bytes);
         }
+        Ok(cache.alloc_fast(sc).expect("refilled span has a free slot"))
     }
 
     /// Allocates a large object (a span of its own).
     #[cold]
-    pub(crate) fn alloc_large(&self, size: usize, noscan: bool) -> Result<(usize, &Span), AllocError> {
+    pub(crate) fn alloc_large(&self, st: &MutatorState, size: usize, noscan: bool) -> Result<(usize, &Span), AllocError> {
         let npages = size.checked_add(PAGE_SIZE - 1).ok_or(AllocError::TooLarge { requested: size })? / PAGE_SIZE;
-        let span = self.mheap.alloc_span(SpanClass::large(noscan), npages, npages * PAGE_SIZE)?;
-        // A large span has one slot; the allocating thread is its holder
-        // until it is published.
+        let span = loop {
+            match self.mheap.alloc_span(SpanClass::large(noscan), npages, npages * PAGE_SIZE) {
+                Ok(s) => break s,
+                Err(AllocError::HeapLimit { .. }) if sweep::sweep_all_lazily(self) > 0 => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        // A large span has one slot; the allocating thread holds the span
+        // until the object is published.
         let idx = span.next_free().expect("fresh large span");
         self.charge(npages * PAGE_SIZE, 1);
+        if self.marking.load(Relaxed) {
+            self.assist(st, npages * PAGE_SIZE);
+        }
         Ok((span.base_of(idx), span))
+    }
+
+    fn charge(&self, bytes: usize, objects: usize) {
+        if self.pacer.charge(bytes, objects) {
+            self.coordinator.request(self);
+        }
+    }
+
+    /// A mark assist: a mutator that allocated `bytes` during marking does
+    /// mark work in proportion (gc/pacer.rs), from its own buffers and the
+    /// global lists, so allocation cannot outrun the marker.
+    fn assist(&self, st: &MutatorState, bytes: usize) {
+        let budget = self.pacer.assist_budget(bytes);
+        if budget == 0 {
+            return;
+        }
+        // SAFETY: the running owner has exclusive use of its work buffers
+        // and counters; the marker lives only within this call.
+        unsafe {
+            let mut m = Marker::new(&self.mheap, &self.queues, &mut *st.gcw.get());
+            m.drain_budget(budget);
+            *st.marked.get() += m.counters;
+        }
+        self.pacer.assist_done(bytes);
+    }
+
+    /// Wakes an idle mark worker (a flush published a full work buffer).
+    pub(crate) fn wake_mark_workers(&self) {
+        self.coordinator.wake_marker();
     }
 
     pub(crate) fn elapsed(&self) -> std::time::Duration {
@@ -154,9 +272,11 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // Every handle and mutator is gone: all objects are unreachable. Run
-        // their destructors before the arena is unmapped.
+        // Every handle and mutator is gone: all objects are unreachable.
+        // Stop the collector's threads, then run the destructors of every
+        // object before the arena is unmapped.
+        self.coordinator.shutdown();
         self.workers.shutdown();
-        crate::gc::sweep::drop_all(self);
+        sweep::drop_all(self);
     }
 }

@@ -1,9 +1,15 @@
 //! `Array<T>`: variable-sized heap objects.
 
+use crate::api::gc::Gc;
+use crate::api::mutator::Mutator;
+use crate::api::slot::Slot;
 use crate::api::trace::{Trace, Tracer};
+use crate::barrier;
 use crate::heap::object::TypeInfo;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::atomic::{AtomicPtr, Ordering::*};
 
 /// A fixed-length array stored inline in one heap object: the length, then
 /// the elements, with no separate malloc'd buffer.
@@ -28,6 +34,12 @@ use std::marker::PhantomData;
 /// assert_eq!(*boxes[2].get(&mu).unwrap(), 7);
 /// let s = mu.alloc_str("hello");
 /// assert_eq!(s.as_str(), "hello");
+///
+/// // Bulk operations on arrays of slots run one barrier pass for the range.
+/// boxes.copy_within(&mu, 2..3, 0);
+/// assert_eq!(*boxes[0].get(&mu).unwrap(), 7);
+/// boxes.fill(&mu, None);
+/// assert!(boxes.iter().all(|s| s.is_null()));
 /// ```
 #[repr(C)]
 pub struct Array<T> {
@@ -78,6 +90,81 @@ impl<T> Array<T> {
 
     pub(crate) fn elem_ptr(payload: usize, i: usize) -> *mut T {
         (payload + ARRAY_DATA_OFFSET + i * std::mem::size_of::<T>()) as *mut T
+    }
+}
+
+impl<T> Array<Slot<T>> {
+    fn raw_slots(&self) -> &[AtomicPtr<u8>] {
+        // SAFETY: `Slot<T>` is a `repr(transparent)` wrapper of `AtomicPtr<u8>`.
+        unsafe { std::slice::from_raw_parts(self.as_slice().as_ptr() as *const AtomicPtr<u8>, self.len) }
+    }
+
+    fn check_in(&self, mu: &Mutator) {
+        if !mu.in_heap(self as *const Self as usize) {
+            panic!("shade: Array belongs to another heap than the mutator's");
+        }
+    }
+
+    /// Copies the slots in `src` to the range starting at `dest` (like
+    /// `slice::copy_within`; the ranges may overlap), with one bulk barrier
+    /// pass instead of a barrier per element.
+    ///
+    /// # Panics
+    /// If a range is out of bounds, or the array is not in `mu`'s heap.
+    pub fn copy_within(&self, mu: &Mutator, src: Range<usize>, dest: usize) {
+        self.check_in(mu);
+        let slots = self.raw_slots();
+        let n = src.len();
+        assert!(src.start <= src.end && src.end <= slots.len(), "shade: copy_within source out of bounds");
+        assert!(dest <= slots.len() - n, "shade: copy_within destination out of bounds");
+        barrier::record_range(mu, &slots[dest..dest + n], Some(&slots[src.clone()]), 0);
+        // Copy in the direction that never reads an already-overwritten slot.
+        let copy = |i: usize| slots[dest + i].store(slots[src.start + i].load(Acquire), Release);
+        if dest <= src.start {
+            (0..n).for_each(copy);
+        } else {
+            (0..n).rev().for_each(copy);
+        }
+    }
+
+    /// Copies `src[range]` into this array starting at `dest`, with one bulk
+    /// barrier pass (a VM's `Array.copy`, or growing a vector into a larger
+    /// array).
+    ///
+    /// # Panics
+    /// If a range is out of bounds, or an array is not in `mu`'s heap.
+    pub fn copy_from(&self, mu: &Mutator, dest: usize, src: &Array<Slot<T>>, range: Range<usize>) {
+        self.check_in(mu);
+        src.check_in(mu);
+        let (d, s) = (self.raw_slots(), src.raw_slots());
+        assert!(range.start <= range.end && range.end <= s.len(), "shade: copy_from source out of bounds");
+        assert!(dest <= d.len() && range.len() <= d.len() - dest, "shade: copy_from destination out of bounds");
+        if std::ptr::eq(self, src) {
+            return self.copy_within(mu, range, dest);
+        }
+        let n = range.len();
+        barrier::record_range(mu, &d[dest..dest + n], Some(&s[range.clone()]), 0);
+        for i in 0..n {
+            d[dest + i].store(s[range.start + i].load(Acquire), Release);
+        }
+    }
+
+    /// Stores `v` (a `Gc` or `None`) into every slot, with one bulk barrier
+    /// pass; `fill(mu, None)` clears the array.
+    ///
+    /// # Panics
+    /// If the array or `v` is not in `mu`'s heap.
+    pub fn fill<'a>(&self, mu: &Mutator, v: impl Into<Option<Gc<'a, T>>>) {
+        self.check_in(mu);
+        let new = v.into().map_or(0, |g| g.addr());
+        if new != 0 && !mu.in_heap(new) {
+            panic!("shade: fill: value belongs to another heap than the mutator's");
+        }
+        let slots = self.raw_slots();
+        barrier::record_range(mu, slots, None, new);
+        for s in slots {
+            s.store(new as *mut u8, Release);
+        }
     }
 }
 

@@ -1,6 +1,20 @@
 //! Heap configuration, and the `SHADE_DEBUG` / `SHADE_GOGC` environment
 //! variables (Shade's GODEBUG and GOGC).
+//!
+//! `SHADE_DEBUG` is a comma-separated list of `key=value`:
+//!
+//! | key | values | effect |
+//! |---|---|---|
+//! | `gctrace` | 0/1 | one line per cycle on stderr |
+//! | `barrier` | `buffered`/`eager` | buffer barrier entries (default) or shade on every store |
+//! | `wbrecord` | `old`/`hybrid` | record overwritten values only (default), or also stored ones |
+//! | `wbcheck` | 0/1 | every barrier takes the slow path and validates the store |
+//! | `smallbuf` | 0/1 | two-entry barrier buffers, to stress flushing |
+//! | `gcstoptheworld` | 0/1 | mark with the world stopped |
+//! | `checkmark` | 0/1 | verify concurrent marking against a stop-the-world re-mark |
+//! | `clobberfree` | 0/1 | poison freed objects (default on in debug builds) |
 
+use crate::barrier::{BarrierMode, BarrierRecord};
 use std::fmt;
 
 /// How a heap is set up. Start from `Config::default()` and change fields.
@@ -24,9 +38,25 @@ pub struct Config {
     /// Address space reserved for the heap; memory is only committed when
     /// used. Default 64 GiB (raised to `heap_limit` if that is larger).
     pub reserve: usize,
-    /// Threads that mark during a collection, the collecting thread
-    /// included. 0 (default) means one per CPU.
+    /// Threads that mark while the world is stopped (mark termination, and
+    /// the whole mark in stop-the-world mode). 0 (default): one per CPU.
     pub mark_workers: usize,
+    /// Background threads that mark while mutators run. 0 (default): a
+    /// quarter of the CPUs, at least one.
+    pub background_mark_workers: usize,
+    /// How the write barrier records pointers (`SHADE_DEBUG=barrier=...`).
+    pub barrier: BarrierMode,
+    /// Which pointers the barrier records (`SHADE_DEBUG=wbrecord=...`).
+    pub barrier_record: BarrierRecord,
+    /// Validate every pointer store (`SHADE_DEBUG=wbcheck=1`).
+    pub wbcheck: bool,
+    /// Two-entry barrier buffers (`SHADE_DEBUG=smallbuf=1`).
+    pub smallbuf: bool,
+    /// Mark with the world stopped (`SHADE_DEBUG=gcstoptheworld=1`).
+    pub stop_the_world: bool,
+    /// Check concurrent marking against a full re-mark at termination
+    /// (`SHADE_DEBUG=checkmark=1`); panics if a reachable object was missed.
+    pub checkmark: bool,
     /// Print one line per cycle to stderr (`SHADE_DEBUG=gctrace=1`).
     pub gctrace: bool,
     /// Overwrite freed objects with a poison pattern so a use after free is
@@ -47,6 +77,13 @@ impl Default for Config {
             heap_limit: None,
             reserve: 64 << 30,
             mark_workers: 0,
+            background_mark_workers: 0,
+            barrier: BarrierMode::Buffered,
+            barrier_record: BarrierRecord::Old,
+            wbcheck: false,
+            smallbuf: false,
+            stop_the_world: false,
+            checkmark: false,
             gctrace: false,
             clobber_free: cfg!(debug_assertions),
             scavenge_after_cycles: 2,
@@ -83,13 +120,21 @@ pub(crate) struct Settings {
     pub(crate) heap_limit: Option<usize>,
     pub(crate) reserve: usize,
     pub(crate) mark_workers: usize,
+    pub(crate) bg_mark_workers: usize,
+    pub(crate) barrier: BarrierMode,
+    pub(crate) record: BarrierRecord,
+    pub(crate) wbcheck: bool,
+    pub(crate) smallbuf: bool,
+    pub(crate) gcstoptheworld: bool,
+    pub(crate) checkmark: bool,
     pub(crate) gctrace: bool,
     pub(crate) clobber_free: bool,
     pub(crate) scavenge_after_cycles: u64,
 }
 
 /// Keys `SHADE_DEBUG` understands.
-const DEBUG_KEYS: &[&str] = &["gctrace", "clobberfree"];
+const DEBUG_KEYS: &[&str] =
+    &["gctrace", "barrier", "wbrecord", "wbcheck", "smallbuf", "gcstoptheworld", "checkmark", "clobberfree"];
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, HeapError> {
     match v {
@@ -107,6 +152,24 @@ impl Config {
             match k {
                 "gctrace" => self.gctrace = parse_bool(k, v)?,
                 "clobberfree" => self.clobber_free = parse_bool(k, v)?,
+                "wbcheck" => self.wbcheck = parse_bool(k, v)?,
+                "smallbuf" => self.smallbuf = parse_bool(k, v)?,
+                "gcstoptheworld" => self.stop_the_world = parse_bool(k, v)?,
+                "checkmark" => self.checkmark = parse_bool(k, v)?,
+                "barrier" => {
+                    self.barrier = match v {
+                        "buffered" => BarrierMode::Buffered,
+                        "eager" => BarrierMode::Eager,
+                        _ => return Err(HeapError::Config(format!("SHADE_DEBUG: barrier={v}: expected buffered or eager"))),
+                    }
+                }
+                "wbrecord" => {
+                    self.barrier_record = match v {
+                        "old" => BarrierRecord::Old,
+                        "hybrid" => BarrierRecord::OldAndNew,
+                        _ => return Err(HeapError::Config(format!("SHADE_DEBUG: wbrecord={v}: expected old or hybrid"))),
+                    }
+                }
                 _ => {
                     return Err(HeapError::Config(format!(
                         "SHADE_DEBUG: unknown key {k:?} (known: {})",
@@ -140,17 +203,22 @@ impl Config {
             }
             reserve = reserve.max(limit);
         }
-        let workers = if self.mark_workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        } else {
-            self.mark_workers
-        };
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = if self.mark_workers == 0 { cpus } else { self.mark_workers }.clamp(1, 64);
+        let bg = if self.background_mark_workers == 0 { (cpus / 4).max(1) } else { self.background_mark_workers };
         Ok(Settings {
             gc_percent: self.gc_percent,
             min_heap: self.min_heap,
             heap_limit: self.heap_limit,
             reserve,
-            mark_workers: workers.clamp(1, 64),
+            mark_workers: workers,
+            bg_mark_workers: bg.clamp(1, workers),
+            barrier: self.barrier,
+            record: self.barrier_record,
+            wbcheck: self.wbcheck,
+            smallbuf: self.smallbuf,
+            gcstoptheworld: self.stop_the_world,
+            checkmark: self.checkmark,
             gctrace: self.gctrace,
             clobber_free: self.clobber_free,
             scavenge_after_cycles: self.scavenge_after_cycles,
@@ -167,6 +235,11 @@ mod tests {
         let mut c = Config { read_env: false, ..Config::default() };
         c.apply_debug("gctrace=1, clobberfree=0").unwrap();
         assert!(c.gctrace && !c.clobber_free);
+        c.apply_debug("barrier=eager,wbrecord=hybrid,wbcheck=1,smallbuf=1,gcstoptheworld=1,checkmark=1").unwrap();
+        assert_eq!(c.barrier, BarrierMode::Eager);
+        assert_eq!(c.barrier_record, BarrierRecord::OldAndNew);
+        assert!(c.wbcheck && c.smallbuf && c.stop_the_world && c.checkmark);
+        assert!(c.apply_debug("barrier=sometimes").is_err());
         let e = c.apply_debug("nosuchkey=1").unwrap_err().to_string();
         assert!(e.contains("unknown key") && e.contains("gctrace"), "{e}");
         assert!(c.apply_debug("gctrace=maybe").is_err());

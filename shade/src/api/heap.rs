@@ -3,7 +3,6 @@
 use crate::api::config::{Config, HeapError};
 use crate::api::mutator::{self, Mutator};
 use crate::api::stats::HeapStats;
-use crate::gc::collector::Trigger;
 use crate::runtime::Runtime;
 use std::sync::Arc;
 
@@ -61,12 +60,13 @@ impl Heap {
     ///
     /// # Panics
     /// If this thread has a running mutator of this heap, or a destructor
-    /// run by the sweep panicked (the heap stays consistent).
+    /// run by a sweep since the last `collect` panicked (the heap stays
+    /// consistent).
     pub fn collect(&self) {
         if mutator::thread_has_running(self.rt.id) {
             panic!("shade: Heap::collect called on a thread with a running Mutator of this heap; use Mutator::collect");
         }
-        if let Some(p) = self.rt.collect(false, Trigger::Explicit) {
+        if let Some(p) = self.rt.collect() {
             std::panic::resume_unwind(p);
         }
     }

@@ -6,7 +6,6 @@ use crate::api::gc::Gc;
 use crate::api::heap::Heap;
 use crate::api::root::{Local, Root};
 use crate::api::trace::{Trace, Tracer, TracerKind};
-use crate::gc::collector::Trigger;
 use crate::heap::object::{object_size, SizedInfo, TypeInfo, HEADER_SIZE};
 use crate::heap::sizeclass::{class_for, SpanClass};
 use crate::runtime::{MutatorState, Runtime};
@@ -96,6 +95,16 @@ impl Mutator {
         self.rt.id
     }
 
+    #[inline]
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> &MutatorState {
+        &self.st
+    }
+
     /// Whether `addr` lies in this mutator's heap arena.
     #[inline]
     pub(crate) fn in_heap(&self, addr: usize) -> bool {
@@ -116,13 +125,18 @@ impl Mutator {
                 let cache = unsafe { &mut *self.st.cache.get() };
                 match cache.alloc_fast(sc) {
                     Some(x) => x,
-                    None => self.rt.alloc_refill(cache, sc)?,
+                    None => self.rt.refill(&self.st, cache, sc)?,
                 }
             }
-            None => self.rt.alloc_large(size, noscan)?,
+            None => self.rt.alloc_large(&self.st, size, noscan)?,
         };
         if has_drop && !span.has_drop.load(Relaxed) {
             span.has_drop.store(true, Relaxed);
+        }
+        if self.rt.marking.load(Relaxed) {
+            // Allocate black: an object born during marking survives this
+            // cycle and is never scanned by it (DESIGN.md).
+            span.mark.test_and_set(span.index_of(base));
         }
         Ok(base)
     }
@@ -266,22 +280,18 @@ impl Mutator {
     #[cold]
     #[inline(never)]
     fn safepoint_slow(&mut self) {
-        if self.rt.stw.block_if_stopping() {
-            return;
-        }
-        if self.rt.pacer.requested.load(Relaxed) {
-            if let Some(p) = self.rt.collect(true, Trigger::Pacer) {
-                std::panic::resume_unwind(p);
-            }
-        }
+        self.rt.stw.block_if_stopping();
     }
 
-    /// Runs a full collection now (Go's `runtime.GC()`).
+    /// Runs a full collection (mark and sweep) now and waits for it (Go's
+    /// `runtime.GC()`). The mutator is parked meanwhile.
     ///
     /// # Panics
-    /// If a destructor run by the sweep panicked; the heap stays consistent.
+    /// If a destructor run by a sweep since the last `collect` panicked; the
+    /// heap stays consistent.
     pub fn collect(&mut self) {
-        if let Some(p) = self.rt.collect(true, Trigger::Explicit) {
+        let rt = self.rt.clone();
+        if let Some(p) = self.parked(|| rt.collect()) {
             std::panic::resume_unwind(p);
         }
     }
@@ -323,7 +333,7 @@ impl Mutator {
         if !self.in_heap(slot) || (new != 0 && !self.in_heap(new)) {
             bad_store(slot, new);
         }
-        crate::barrier::write(self, atomic, new);
+        crate::barrier::write(self, slot, atomic, new);
     }
 
     /// Debug builds: panics if `p` points at a freed (poisoned) object.

@@ -71,12 +71,6 @@ impl<T> Slot<T> {
         self as *const Self as usize
     }
 
-    /// The raw atomic, for the barrier and the collector.
-    #[inline]
-    pub(crate) fn raw(&self) -> &AtomicPtr<u8> {
-        &self.ptr
-    }
-
     /// Loads the pointer. The acquire pairs with the release in `set`, so
     /// an object published by another thread is seen fully initialised.
     ///

@@ -1,5 +1,6 @@
 //! Heap statistics.
 
+use crate::barrier::wbbuf::BarrierStats;
 use crate::runtime::Runtime;
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
@@ -36,14 +37,25 @@ pub struct HeapStats {
     pub pause_total: Duration,
     /// Longest pause.
     pub pause_max: Duration,
+    /// Number of pauses (mark start, termination attempts, termination).
+    pub pause_count: u64,
     /// Most recent pauses (up to 4096), oldest first.
     pub recent_pauses: Vec<Duration>,
     /// Time spent marking.
     pub mark_time_total: Duration,
     /// Time spent sweeping.
     pub sweep_time_total: Duration,
-    /// Threads that mark in a cycle.
+    /// Wall time of whole cycles (mark start to end of sweep).
+    pub cycle_time_total: Duration,
+    /// Threads that mark while the world is stopped.
     pub mark_workers: usize,
+    /// Threads that mark while mutators run.
+    pub background_mark_workers: usize,
+    /// What the write barrier recorded and what its flushes found (as of
+    /// the last mark termination, plus detached mutators).
+    pub barrier: BarrierStats,
+    /// Bytes whose allocation during marking was paid for by an assist.
+    pub assisted_bytes_total: usize,
 }
 
 impl HeapStats {
@@ -57,18 +69,23 @@ impl HeapStats {
             live_bytes: st.live_bytes,
             allocated_objects_total: rt.pacer.total_objects.load(Relaxed) as u64,
             allocated_bytes_total: rt.pacer.total_bytes.load(Relaxed) as u64,
-            freed_objects_total: st.freed_objects_total,
-            freed_bytes_total: st.freed_bytes_total,
+            freed_objects_total: rt.coordinator.swept.objects.load(Relaxed),
+            freed_bytes_total: rt.coordinator.swept.bytes.load(Relaxed),
             heap_goal: rt.pacer.goal.load(Relaxed),
             heap_in_use: in_use * page,
             heap_retained: retained * page,
             released_bytes_total: st.released_bytes_total,
             pause_total: st.pause_total,
             pause_max: st.pause_max,
+            pause_count: st.pause_count,
             recent_pauses: st.pauses.iter().copied().collect(),
             mark_time_total: st.mark_time_total,
             sweep_time_total: st.sweep_time_total,
+            cycle_time_total: st.cycle_time_total,
             mark_workers: rt.settings.mark_workers,
+            background_mark_workers: rt.settings.bg_mark_workers,
+            barrier: *rt.barrier_stats.lock(),
+            assisted_bytes_total: rt.pacer.assisted_bytes_total.load(Relaxed),
         }
     }
 

@@ -1,21 +1,150 @@
 //! The write barrier: every pointer store into the heap goes through here.
 //!
-//! `Slot::set` (and every other pointer-storing API) calls `write` with the
-//! mutator, so no store can bypass it. With the stop-the-world collector,
-//! marking never overlaps mutator execution: the collector sees the heap
-//! only while every mutator is stopped, so the barrier has nothing to
-//! record and is a release store (the release publishes the initialised
-//! target object to other threads that load the slot with acquire).
+//! `Slot::set` and the bulk array operations call into this module with the
+//! mutator, so no store can bypass the barrier, and the mutator's context
+//! (its buffer) comes with the call: no thread-local lookup.
 //!
-//! The concurrent collector puts the buffered barrier here: when marking
-//! is active, the fast path appends the overwritten pointer to the
-//! mutator's buffer before the store (see DESIGN.md).
+//! What is recorded (DESIGN.md, "The write barrier"): while marking is
+//! active, the value being overwritten (the deletion, or Yuasa, barrier),
+//! which keeps the snapshot taken at mark start intact; optionally also the
+//! value being stored (`BarrierRecord::OldAndNew`, Go's hybrid barrier),
+//! which Shade does not need for correctness but offers for comparison.
+//!
+//! Fast path (`write`): one relaxed load of the heap's `barrier_on` flag and
+//! a branch. When set, load the old value, append the entries to the
+//! mutator's buffer if it has room, then store. No lock, no atomic
+//! read-modify-write, no call. Everything else — flushing a full buffer,
+//! the eager (unbuffered) mode, `wbcheck` validation — is the cold
+//! `slow` path.
+
+pub(crate) mod check;
+pub(crate) mod wbbuf;
 
 use crate::api::mutator::Mutator;
+use crate::runtime::Runtime;
 use std::sync::atomic::{AtomicPtr, Ordering::*};
 
-/// Stores `new` into `slot`.
-#[inline]
-pub(crate) fn write(_mu: &Mutator, slot: &AtomicPtr<u8>, new: usize) {
+/// How the barrier records pointers while marking.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BarrierMode {
+    /// Append to a per-mutator buffer; shade in batches when it fills (default).
+    Buffered,
+    /// Shade every recorded pointer immediately (the baseline that shows what
+    /// the buffer buys).
+    Eager,
+}
+
+/// Which pointers the barrier records while marking.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BarrierRecord {
+    /// The overwritten value only (snapshot-at-the-beginning; default).
+    Old,
+    /// The overwritten and the stored value (Go's hybrid barrier).
+    OldAndNew,
+}
+
+/// Stores `new` into `slot` (at address `slot_addr`) through the barrier.
+#[inline(always)]
+pub(crate) fn write(mu: &Mutator, slot_addr: usize, slot: &AtomicPtr<u8>, new: usize) {
+    let rt = mu.runtime();
+    if rt.barrier_on.load(Relaxed) {
+        // Relaxed is enough: whoever overwrites the value a slot held at
+        // mark start is ordered after mark start by the stop-the-world
+        // handshake, so it loads exactly that value (DESIGN.md).
+        let old = slot.load(Relaxed) as usize;
+        // SAFETY: a running mutator has exclusive use of its buffer.
+        let wb = unsafe { &mut *mu.state().wb.get() };
+        let n = wb.next;
+        if n + 2 <= wb.end {
+            // SAFETY: n + 1 < end <= WBBUF_LEN - 2 (WbBuf invariant).
+            unsafe {
+                *wb.buf.get_unchecked_mut(n) = old;
+                *wb.buf.get_unchecked_mut(n + 1) = new;
+            }
+            wb.next = n + wb.per_store;
+        } else {
+            slow(mu, slot_addr, old, new);
+        }
+    }
     slot.store(new as *mut u8, Release);
+}
+
+/// The barrier's slow path: validation, eager shading, or a full buffer.
+#[cold]
+#[inline(never)]
+fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
+    let rt = mu.runtime();
+    if rt.settings.wbcheck {
+        check::validate_store(rt, slot_addr, new);
+    }
+    if !rt.marking.load(Relaxed) {
+        return;
+    }
+    let st = mu.state();
+    // SAFETY (all blocks below): a running mutator has exclusive use of its
+    // buffer, work buffers and counters.
+    unsafe { (*st.wb_stats.get()).stores += 1 };
+    match rt.settings.barrier {
+        BarrierMode::Eager => {
+            let mut e = [old, new];
+            let n = per_store(rt);
+            unsafe { wbbuf::flush_entries(rt, st, &mut e[..n]) };
+        }
+        BarrierMode::Buffered => {
+            let wb = unsafe { &mut *st.wb.get() };
+            let n = wb.next;
+            // Room: n <= end - 1 <= WBBUF_LEN - 3 (WbBuf invariant).
+            wb.buf[n] = old;
+            wb.buf[n + 1] = new;
+            wb.next = n + wb.per_store;
+            unsafe { wbbuf::flush(rt, st) };
+        }
+    }
+}
+
+fn per_store(rt: &Runtime) -> usize {
+    match rt.settings.record {
+        BarrierRecord::Old => 1,
+        BarrierRecord::OldAndNew => 2,
+    }
+}
+
+/// Bulk barrier: records, in one pass, the values of `dest` that are about
+/// to be overwritten (and, in `OldAndNew` mode, the values about to be
+/// stored, read from `src`), before the caller copies or clears the range.
+/// `dest_addr` is the address of `dest[0]`.
+pub(crate) fn record_range(mu: &Mutator, dest: &[AtomicPtr<u8>], src: Option<&[AtomicPtr<u8>]>, fill: usize) {
+    let rt = mu.runtime();
+    if !rt.barrier_on.load(Relaxed) {
+        return;
+    }
+    let value_at = |i: usize| src.map_or(fill, |s| s[i].load(Relaxed) as usize);
+    if rt.settings.wbcheck {
+        for (i, d) in dest.iter().enumerate() {
+            check::validate_store(rt, d as *const _ as usize, value_at(i));
+        }
+    }
+    if !rt.marking.load(Relaxed) {
+        return;
+    }
+    let st = mu.state();
+    let both = per_store(rt) == 2;
+    // SAFETY: a running mutator has exclusive use of its buffer and stats.
+    let wb = unsafe { &mut *st.wb.get() };
+    unsafe { (*st.wb_stats.get()).stores += dest.len() as u64 };
+    let cap = if rt.settings.barrier == BarrierMode::Eager { 1 } else { wb.end.max(2) };
+    for (i, d) in dest.iter().enumerate() {
+        if wb.next + 2 > cap {
+            // SAFETY: as above.
+            unsafe { wbbuf::flush(rt, st) };
+        }
+        let n = wb.next;
+        wb.buf[n] = d.load(Relaxed) as usize;
+        wb.buf[n + 1] = value_at(i);
+        wb.next = n + if both { 2 } else { 1 };
+    }
+    if rt.settings.barrier == BarrierMode::Eager {
+        // SAFETY: as above.
+        unsafe { wbbuf::flush(rt, st) };
+    }
 }

@@ -1,151 +1,422 @@
-//! One collection cycle, start to finish (Go's gcStart … gcMarkTermination).
-//!
-//! The foundation collector marks and sweeps with the world stopped:
+//! One collection cycle, start to finish, and the thread that runs it
+//! (Go's gcStart, gcBgMarkWorker, gcMarkDone, gcMarkTermination, bgsweep).
 //!
 //! ```text
-//!  stop the world ─► release caches ─► gather roots ─► parallel mark ─►
-//!  sweep ─► pace next cycle ─► scavenge ─► restart the world
+//!  mutators  ──run──┐ stop ┌──run (barrier on, allocate black, assist)──┐ stop ┌──run──────────────
+//!  collector        │ STW1 │  concurrent mark: background workers        │ STW2 │ concurrent sweep
+//!                   │roots │  drain grey objects; barrier flushes feed   │flush,│ (coordinator +
+//!                   │ grey │  them; idle -> try termination              │drain │  lazy sweeping)
 //! ```
 //!
-//! * Stopping (gc/stw.rs) waits for every running mutator to reach a
-//!   safepoint; parked mutators are already out of the way.
-//! * Releasing caches gives the collector every span (a span allocating in
-//!   some mutator's cache would otherwise change under the sweeper), and
-//!   returns the charge for the slots those spans did not hand out.
-//! * Roots are the `Root` handles (pruned of dropped ones) and the `Local`s
-//!   of every mutator, including detached mutators' orphaned roots. Because
-//!   every `Gc` a mutator holds dies at a safepoint, nothing else is a root:
-//!   there are no stacks to scan.
-//! * Marking runs on the worker pool plus the collecting thread, sharing
-//!   work through the global work-buffer lists (gc/work.rs, gc/mark.rs).
-//! * Sweeping (gc/sweep.rs) frees and drops the white objects.
+//! * **STW1, mark start**: stop the world, turn the barrier on (`marking`),
+//!   grey the roots (`Root`s and `Local`s: every `Gc` a mutator holds died at
+//!   the safepoint, so there are no stacks to scan), restart the world.
+//!   This fixes the *snapshot*: the object graph at this instant.
+//! * **Concurrent mark**: the coordinator thread and the background workers
+//!   (about a quarter of the CPUs, at least one) drain the grey objects
+//!   while mutators run. Mutators record overwritten pointers in their
+//!   barrier buffers and allocate black; when their allocation outpaces the
+//!   marker, they assist. Flushes that fill a work buffer wake idle workers.
+//! * **STW2, mark termination**: when the workers find no more work, stop
+//!   the world and flush every mutator's barrier buffer and mark buffers —
+//!   running and parked ones alike. If that uncovered work, and this has not
+//!   happened too often, restart the world and go back to concurrent
+//!   marking; otherwise drain what is left with every worker, turn the
+//!   barrier off, empty every allocation cache, queue every span for
+//!   sweeping, set the next goal, and restart the world.
+//! * **Concurrent sweep**: the coordinator sweeps the queued spans while
+//!   mutators allocate (and sweep lazily when they need a span).
+//!
+//! `gcstoptheworld` mode runs the whole mark inside one stop instead.
+//! `checkmark` mode re-marks from the roots at termination and panics if
+//! concurrent marking missed a reachable object.
+//!
+//! The coordinator is one thread per heap, started on the first request. It
+//! holds a raw pointer to the runtime; the runtime's `Drop` joins it before
+//! anything is freed.
 
 use super::mark::{MarkCounters, Marker};
-use super::stw::Stopped;
-use super::sweep::sweep_all;
+use super::stats::CyclePauses;
+use super::sweep::{sweep_background, SweepTotals};
+use super::work::GcWork;
 use crate::runtime::Runtime;
 use crate::util::os::{process_cpu_time, thread_cpu_time};
-use parking_lot::Mutex;
-use std::any::Any;
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Why a collection runs.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Trigger {
-    /// The pacer's goal was reached; skip if another thread just collected.
-    Pacer,
-    /// `collect()` was called: always run a full cycle.
-    Explicit,
+/// How many times mark termination may send the collector back to
+/// concurrent marking before it drains the rest with the world stopped.
+const MAX_TERMINATION_RETRIES: usize = 4;
+
+/// How long idle mark workers wait for a barrier flush to publish work
+/// before attempting mark termination.
+const IDLE_WAIT: Duration = Duration::from_micros(200);
+
+#[derive(Default)]
+struct CoordState {
+    completed: u64,
+    running: bool,
+    /// Explicit requests: run until `completed >= want`.
+    want: u64,
+    pacer_request: bool,
+    shutdown: bool,
+}
+
+struct RtPtr(*const Runtime);
+// SAFETY: the runtime is `Sync`, and `Runtime::drop` joins the coordinator
+// thread before the pointee is destroyed.
+unsafe impl Send for RtPtr {}
+
+/// The collector's coordinator thread and its handshakes.
+pub(crate) struct Coordinator {
+    state: Mutex<CoordState>,
+    wake: Condvar,
+    done: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Idle mark workers wait here for a flush to publish work.
+    idle: Mutex<()>,
+    idle_cv: Condvar,
+    idle_waiting: AtomicBool,
+    /// Lifetime totals of sweeping.
+    pub(crate) swept: SweepTotals,
+    gc_cpu_nanos: AtomicUsize,
+}
+
+impl Coordinator {
+    pub(crate) fn new() -> Coordinator {
+        Coordinator {
+            state: Mutex::new(CoordState::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            thread: Mutex::new(None),
+            idle: Mutex::new(()),
+            idle_cv: Condvar::new(),
+            idle_waiting: AtomicBool::new(false),
+            swept: SweepTotals::default(),
+            gc_cpu_nanos: AtomicUsize::new(0),
+        }
+    }
+
+    fn ensure_started(&self, rt: &Runtime) {
+        let mut t = self.thread.lock();
+        if t.is_none() {
+            let p = RtPtr(rt);
+            *t = Some(
+                std::thread::Builder::new()
+                    .name("shade-gc".into())
+                    .spawn(move || {
+                        let p = p;
+                        // SAFETY: see `RtPtr`.
+                        let rt = unsafe { &*p.0 };
+                        rt.coordinator.main(rt)
+                    })
+                    .expect("shade: cannot spawn the collector thread"),
+            );
+        }
+    }
+
+    /// The pacer asks for a cycle (from an allocation slow path).
+    pub(crate) fn request(&self, rt: &Runtime) {
+        self.ensure_started(rt);
+        let mut s = self.state.lock();
+        s.pacer_request = true;
+        self.wake.notify_one();
+    }
+
+    /// Requests a full cycle (mark and sweep) that starts after this call,
+    /// and waits for it. The caller must not be a running mutator.
+    pub(crate) fn collect_and_wait(&self, rt: &Runtime) {
+        self.ensure_started(rt);
+        let mut s = self.state.lock();
+        let target = s.completed + 1 + s.running as u64;
+        s.want = s.want.max(target);
+        self.wake.notify_one();
+        while s.completed < target {
+            self.done.wait(&mut s);
+        }
+    }
+
+    fn main(&self, rt: &Runtime) {
+        loop {
+            {
+                let mut s = self.state.lock();
+                while !(s.shutdown || s.pacer_request || s.want > s.completed) {
+                    self.wake.wait(&mut s);
+                }
+                if s.shutdown {
+                    return;
+                }
+                s.pacer_request = false;
+                s.running = true;
+            }
+            rt.run_cycle();
+            let mut s = self.state.lock();
+            s.running = false;
+            s.completed += 1;
+            self.done.notify_all();
+        }
+    }
+
+    /// Stops the coordinator thread (the runtime is being dropped).
+    pub(crate) fn shutdown(&self) {
+        self.state.lock().shutdown = true;
+        self.wake.notify_all();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+
+    /// A barrier flush published a full work buffer.
+    pub(crate) fn wake_marker(&self) {
+        if self.idle_waiting.load(Relaxed) {
+            let _g = self.idle.lock();
+            self.idle_cv.notify_all();
+        }
+    }
+
+    /// Idle workers: wait briefly for published work. True if there is some.
+    fn wait_for_work(&self, rt: &Runtime) -> bool {
+        if rt.queues.has_full() {
+            return true;
+        }
+        let mut g = self.idle.lock();
+        self.idle_waiting.store(true, SeqCst);
+        if !rt.queues.has_full() {
+            self.idle_cv.wait_for(&mut g, IDLE_WAIT);
+        }
+        self.idle_waiting.store(false, Relaxed);
+        rt.queues.has_full()
+    }
 }
 
 /// What one cycle measured, for stats and gctrace.
 pub(crate) struct CycleReport {
     pub(crate) cycle: u64,
     pub(crate) at: Duration,
-    pub(crate) stop_wall: Duration,
+    pub(crate) pauses: CyclePauses,
     pub(crate) mark_wall: Duration,
     pub(crate) mark_cpu: Duration,
     pub(crate) sweep_wall: Duration,
-    pub(crate) pause: Duration,
     pub(crate) heap_before: usize,
-    pub(crate) heap_after: usize,
-    pub(crate) live_bytes: usize,
-    pub(crate) live_objects: usize,
+    pub(crate) heap_marked: usize,
     pub(crate) goal: usize,
+    pub(crate) live_objects: usize,
     pub(crate) workers: usize,
+    pub(crate) termination_retries: usize,
     pub(crate) released: usize,
     pub(crate) gc_cpu_percent: f64,
+    pub(crate) stop_the_world: bool,
 }
 
-/// Total CPU spent collecting, for gctrace's percentage.
-static GC_CPU_NANOS: AtomicUsize = AtomicUsize::new(0);
-
 impl Runtime {
-    /// Runs a collection. `is_mutator` says the calling thread is a running
-    /// mutator of this heap (it stops along with the others). Returns the
-    /// panic of a destructor run by the sweep, for the caller to resume once
-    /// it is safe to unwind.
-    pub(crate) fn collect(&self, is_mutator: bool, trigger: Trigger) -> Option<Box<dyn Any + Send>> {
-        let t_stop = Instant::now();
-        loop {
-            match self.stw.stop(is_mutator) {
-                Stopped::ByUs => break,
-                Stopped::WaitedForOther if trigger == Trigger::Pacer => return None,
-                Stopped::WaitedForOther => continue,
-            }
-        }
-        let stop_wall = t_stop.elapsed();
-        self.pacer.requested.store(false, Relaxed);
+    /// Runs a full collection and waits for it, from a thread that is not a
+    /// running mutator. Returns a destructor's panic to resume, if any.
+    pub(crate) fn collect(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.coordinator.collect_and_wait(self);
+        self.deferred_panic.lock().take()
+    }
+
+    /// One cycle; runs on the coordinator thread.
+    fn run_cycle(&self) {
         let cycle = self.cycle.fetch_add(1, Relaxed) + 1;
-        let heap_before = self.pacer.heap_alloc.load(Relaxed);
+        let t_cycle = Instant::now();
+        let stw_mode = self.settings.gcstoptheworld;
+        let mut pauses = CyclePauses::default();
+        let mut mark_cpu = Duration::ZERO;
+        let mut totals = MarkCounters::default();
 
-        // Every mutator is stopped or parked: take back their spans.
-        for m in self.mutators.lock().iter() {
-            // SAFETY: the owner is not running (stw invariant), so the
-            // collector has exclusive use of its cache until `start`.
-            let (bytes, objects) = unsafe { (*m.cache.get()).release_all(&self.mheap, false) };
-            self.pacer.uncharge(bytes, objects);
+        // ---- STW1: mark start ------------------------------------------
+        let t = Instant::now();
+        self.stw.stop(false);
+        debug_assert!(self.mheap.central.iter().all(|c| c.unswept_len() == 0), "sweep unfinished");
+        let heap_before = self.pacer.heap_alloc.load(Relaxed);
+        if !stw_mode {
+            self.marking.store(true, Relaxed);
+            self.barrier_on.store(true, Relaxed);
+        }
+        self.pacer.start_cycle();
+        let roots = self.gather_roots();
+        {
+            let mut w = GcWork::new();
+            // SAFETY: the runtime and `w` outlive the marker.
+            let mut m = unsafe { Marker::new(&self.mheap, &self.queues, &mut w) };
+            for &r in &roots {
+                m.mark(r);
+            }
+            m.dispose();
+            totals += m.counters;
+        }
+        let t_mark = Instant::now();
+        let mut retries = 0;
+        if !stw_mode {
+            pauses.start = t.elapsed();
+            self.stw.start(false, false);
+            // ---- concurrent mark, then termination attempts -------------
+            loop {
+                loop {
+                    let (c, cpu) = self.mark_phase(self.settings.bg_mark_workers);
+                    totals += c;
+                    mark_cpu += cpu;
+                    if !self.coordinator.wait_for_work(self) {
+                        break;
+                    }
+                }
+                let t2 = Instant::now();
+                self.stw.stop(false);
+                self.flush_mutators();
+                if self.queues.has_full() && retries < MAX_TERMINATION_RETRIES {
+                    retries += 1;
+                    pauses.retries.push(t2.elapsed());
+                    self.stw.start(false, false);
+                    continue;
+                }
+                pauses.termination_started = Some(t2);
+                break;
+            }
+        } else {
+            pauses.termination_started = Some(t);
         }
 
-        let roots = self.gather_roots();
-        let t_mark = Instant::now();
-        let (counters, mark_cpu, workers) = self.mark_roots_parallel(&roots);
+        // ---- STW2: mark termination (the world is stopped) ----------------
+        let (c, cpu) = self.mark_phase(self.settings.mark_workers);
+        totals += c;
+        mark_cpu += cpu;
         let mark_wall = t_mark.elapsed();
         debug_assert!(!self.queues.has_full());
+        if self.settings.checkmark {
+            super::checkmark::verify(self, &self.gather_roots());
+        }
+        self.marking.store(false, Relaxed);
+        self.barrier_on.store(self.settings.wbcheck, Relaxed);
+        for m in self.mutators.lock().iter() {
+            // SAFETY: the owner is stopped (stw invariant): the collector has
+            // exclusive use of its cache and counters until `start`.
+            unsafe {
+                let (bytes, objects) = (*m.cache.get()).release_all(&self.mheap, false);
+                self.pacer.uncharge(bytes, objects);
+                totals += std::mem::take(&mut *m.marked.get());
+                *self.barrier_stats.lock() += std::mem::take(&mut *m.wb_stats.get());
+            }
+        }
+        totals += std::mem::take(&mut *self.detached_marked.lock());
+        // Objects allocated while marking were allocated black: everything
+        // charged since mark start is live too.
+        let black = self.pacer.heap_alloc.load(Relaxed).saturating_sub(self.pacer.heap_at_mark_start.load(Relaxed));
+        let heap_marked = totals.bytes_marked + black;
+        let goal = self.pacer.end_cycle(heap_marked);
+        self.queue_sweep();
+        let pause2 = pauses.termination_started.map(|t| t.elapsed()).unwrap_or_default();
+        if stw_mode {
+            pauses.start = pause2;
+        } else {
+            pauses.termination = pause2;
+        }
+        self.stw.start(false, false);
 
+        // ---- concurrent sweep ------------------------------------------
         let t_sweep = Instant::now();
-        let swept = sweep_all(self, cycle);
+        let cpu_sweep0 = thread_cpu_time();
+        sweep_background(self);
         let sweep_wall = t_sweep.elapsed();
-        debug_assert_eq!(swept.live_objects, counters.objects_marked, "sweep and mark disagree");
-
-        let goal = self.pacer.end_cycle(swept.live_bytes);
+        let sweep_cpu = thread_cpu_time().saturating_sub(cpu_sweep0);
         let released = self.mheap.scavenge(cycle, self.settings.scavenge_after_cycles);
-        let pause = t_stop.elapsed();
 
-        let gc_cpu = GC_CPU_NANOS.fetch_add((mark_cpu + sweep_wall).as_nanos() as usize, Relaxed)
-            + (mark_cpu + sweep_wall).as_nanos() as usize;
-        let proc_cpu = process_cpu_time().as_nanos().max(1) as f64;
+        let gc_cpu = (mark_cpu + sweep_cpu).as_nanos() as usize;
+        let gc_cpu = self.coordinator.gc_cpu_nanos.fetch_add(gc_cpu, Relaxed) + gc_cpu;
         let report = CycleReport {
             cycle,
             at: self.elapsed(),
-            stop_wall,
+            pauses,
             mark_wall,
             mark_cpu,
             sweep_wall,
-            pause,
             heap_before,
-            heap_after: self.pacer.heap_alloc.load(Relaxed),
-            live_bytes: swept.live_bytes,
-            live_objects: swept.live_objects,
+            heap_marked,
             goal,
-            workers,
+            live_objects: totals.objects_marked,
+            workers: if stw_mode { self.settings.mark_workers } else { self.settings.bg_mark_workers },
+            termination_retries: retries,
             released,
-            gc_cpu_percent: (gc_cpu as f64 / proc_cpu * 100.0).min(100.0),
+            gc_cpu_percent: (gc_cpu as f64 / process_cpu_time().as_nanos().max(1) as f64 * 100.0).min(100.0),
+            stop_the_world: stw_mode,
         };
         {
             let mut st = self.stats.lock();
             st.cycles = cycle;
-            st.live_objects = swept.live_objects;
-            st.live_bytes = swept.live_bytes;
-            st.freed_objects_total += swept.freed_objects as u64;
-            st.freed_bytes_total += swept.freed_bytes as u64;
+            st.live_objects = totals.objects_marked;
+            st.live_bytes = heap_marked;
             st.mark_time_total += mark_wall;
             st.sweep_time_total += sweep_wall;
             st.released_bytes_total += released;
-            st.record_pause(pause);
+            st.cycle_time_total += t_cycle.elapsed();
+            for p in report.pauses.all() {
+                st.record_pause(p);
+            }
         }
         if self.settings.gctrace {
             eprintln!("{}", super::gctrace::format(&report));
         }
-        self.stw.start(is_mutator, self.pacer.requested.load(Relaxed));
-        swept.drop_panic
+    }
+
+    /// Marks with `n` workers (the coordinator and `n - 1` pool threads)
+    /// until they all run out of work. Returns their counters and CPU time.
+    fn mark_phase(&self, n: usize) -> (MarkCounters, Duration) {
+        let shared = Mutex::new((MarkCounters::default(), Duration::ZERO));
+        let nwait = AtomicUsize::new(0);
+        let n = n.clamp(1, self.workers.size() + 1);
+        let job = |_worker: usize| {
+            let c0 = thread_cpu_time();
+            let mut w = GcWork::new();
+            // SAFETY: the runtime and `w` outlive the marker; `run` returns
+            // only after every worker is done.
+            let mut m = unsafe { Marker::new(&self.mheap, &self.queues, &mut w) };
+            if n == 1 {
+                m.drain();
+            } else {
+                m.drain_until_done(&nwait, n);
+            }
+            m.dispose();
+            let mut s = shared.lock();
+            s.0 += m.counters;
+            s.1 += thread_cpu_time().saturating_sub(c0);
+        };
+        self.workers.run(n, &job);
+        shared.into_inner()
+    }
+
+    /// With the world stopped: flushes every mutator's barrier buffer and
+    /// publishes its mark buffers, so no grey object hides anywhere.
+    fn flush_mutators(&self) {
+        for m in self.mutators.lock().iter() {
+            // SAFETY: the owner is stopped (stw invariant), so the collector
+            // has exclusive use of its buffers.
+            unsafe {
+                crate::barrier::wbbuf::flush(self, m);
+                (*m.gcw.get()).dispose(&self.queues);
+            }
+        }
+    }
+
+    /// With the world stopped: queues every in-use span for sweeping.
+    fn queue_sweep(&self) {
+        let mut by_class: Vec<Vec<_>> = vec![Vec::new(); self.mheap.central.len()];
+        for &sp in self.mheap.in_use.lock().iter() {
+            // SAFETY: in-use span records are valid; the world is stopped.
+            let class = unsafe { (*sp).class.get().index() };
+            by_class[class].push(sp);
+        }
+        for (c, spans) in self.mheap.central.iter().zip(by_class) {
+            c.reset_unswept(spans);
+        }
     }
 
     /// Collects the root set: live `Root`s (dropping dead registrations)
-    /// and `Local`s of every attached mutator, and orphaned roots.
-    fn gather_roots(&self) -> Vec<usize> {
+    /// and `Local`s of every attached mutator, and orphaned roots. Runs
+    /// with the world stopped.
+    pub(crate) fn gather_roots(&self) -> Vec<usize> {
         let mut roots = Vec::new();
         let keep = |list: &mut Vec<Arc<crate::api::root::RootNode>>, out: &mut Vec<usize>| {
             // A registration whose handles are all dropped has count 1 (the
@@ -160,48 +431,5 @@ impl Runtime {
         }
         keep(&mut self.orphan_roots.lock(), &mut roots);
         roots
-    }
-
-    /// Marks everything reachable from `roots` using the collecting thread
-    /// and the worker pool. Returns the counters, the CPU time spent, and
-    /// the number of workers.
-    fn mark_roots_parallel(&self, roots: &[usize]) -> (MarkCounters, Duration, usize) {
-        let cpu0 = thread_cpu_time();
-        let mut total = MarkCounters::default();
-        {
-            // SAFETY: the runtime outlives this marker (we are inside a method
-            // of it and the marker is dropped before returning).
-            let mut m = unsafe { Marker::new(&self.mheap, &self.queues) };
-            for &r in roots {
-                m.mark(r);
-            }
-            total += m.counters;
-        } // dropping the marker publishes the grey roots
-        let nworkers = self.workers.size() + 1;
-        let shared = Mutex::new((MarkCounters::default(), Duration::ZERO));
-        let nwait = AtomicUsize::new(0);
-        let job = |_worker: usize| {
-            let c0 = thread_cpu_time();
-            // SAFETY: as above; `run` returns only after every worker is done.
-            let mut m = unsafe { Marker::new(&self.mheap, &self.queues) };
-            if nworkers == 1 {
-                m.drain();
-            } else {
-                m.drain_until_done(&nwait, nworkers);
-            }
-            let mut s = shared.lock();
-            s.0 += m.counters;
-            s.1 += thread_cpu_time().saturating_sub(c0);
-        };
-        if nworkers == 1 {
-            job(0);
-        } else {
-            self.workers.run(&job);
-        }
-        let (c, worker_cpu) = shared.into_inner();
-        total += c;
-        let root_cpu = thread_cpu_time().saturating_sub(cpu0);
-        // The collecting thread's own drain is counted in worker_cpu too.
-        (total, root_cpu.max(worker_cpu), nworkers)
     }
 }

@@ -1,17 +1,21 @@
 //! `SHADE_DEBUG=gctrace=1`: one line per cycle on stderr, in the spirit of
-//! Go's gctrace. Fields:
+//! Go's gctrace. Example and fields:
 //!
 //! ```text
-//! shade gc 7 @1.204s 3%: 0.02+5.1+0.80 ms clock, 9.8 ms mark cpu, 48->49->21 MB, 42 MB goal, 2 workers, pause 5.9 ms
+//! shade gc 7 @1.204s 3%: 0.021+5.1+0.080 ms clock, 9.8 ms mark cpu, 48->21 MB, 42 MB goal, 1 workers, 0 retries, sweep 0.9 ms, 123456 objects marked
 //! ```
 //!
 //! * `gc 7`: cycle number; `@1.204s`: time since the heap was created;
 //!   `3%`: share of the process's CPU time spent in the collector so far.
-//! * `a+b+c ms clock`: wall time to stop the world, to mark, to sweep.
-//! * `mark cpu`: CPU time of all mark workers together.
-//! * `x->y->z MB`: heap at the start of the cycle, heap accounted after
-//!   sweeping, live (marked) heap. `goal`: when the next cycle is due.
-//! * `pause`: how long mutators were stopped.
+//! * `a+b+c ms clock`: the mark-start pause, the concurrent mark phase (wall
+//!   time, mutators running), and the mark-termination pause. In
+//!   `gcstoptheworld` mode the line says `STW` and `a` is the whole pause.
+//! * `mark cpu`: CPU time of all mark workers together (assists excluded).
+//! * `x->y MB`: heap when the cycle started, heap marked live (including
+//!   objects allocated black during marking). `goal`: the next cycle's goal.
+//! * `retries`: termination attempts that found work and resumed marking
+//!   (each one a short pause of its own).
+//! * `sweep`: wall time of the background sweep after the cycle.
 
 use super::collector::CycleReport;
 
@@ -19,26 +23,25 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn mb(b: usize) -> usize {
-    b >> 20
-}
-
 pub(crate) fn format(r: &CycleReport) -> String {
+    let retries = r.pauses.retries.iter().fold(0.0, |a, d| a + ms(*d));
     format!(
-        "shade gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms mark cpu, {}->{}->{} MB, {} MB goal, {} workers, pause {:.3} ms, {} objects live{}",
+        "shade gc {} @{:.3}s {:.0}%{}: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms mark cpu, {}->{} MB, {} MB goal, {} workers, {} retries ({:.3} ms), sweep {:.3} ms, {} objects marked{}",
         r.cycle,
         r.at.as_secs_f64(),
         r.gc_cpu_percent,
-        ms(r.stop_wall),
+        if r.stop_the_world { " STW" } else { "" },
+        ms(r.pauses.start),
         ms(r.mark_wall),
-        ms(r.sweep_wall),
+        ms(r.pauses.termination),
         ms(r.mark_cpu),
-        mb(r.heap_before),
-        mb(r.heap_after),
-        mb(r.live_bytes),
-        mb(r.goal),
+        r.heap_before >> 20,
+        r.heap_marked >> 20,
+        r.goal >> 20,
         r.workers,
-        ms(r.pause),
+        r.termination_retries,
+        retries,
+        ms(r.sweep_wall),
         r.live_objects,
         if r.released > 0 { format!(", released {} KB", r.released >> 10) } else { String::new() },
     )

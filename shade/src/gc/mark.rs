@@ -41,20 +41,33 @@ impl std::ops::AddAssign for MarkCounters {
     }
 }
 
-/// One mark worker: its work buffers and counters.
+/// One marking context — a mark worker, a mutator assisting, or the
+/// collector greying roots: the work buffers it uses and its counters.
+///
+/// A `Marker` borrows its `GcWork` through a raw pointer (it is handed to
+/// `Tracer`s, which cannot carry a second lifetime); it does not dispose the
+/// buffers, so a mutator's assist can leave work in the mutator's own
+/// buffers, and a worker disposes its buffers explicitly when it stops.
 pub(crate) struct Marker {
     heap: *const MHeap,
     queues: *const WorkQueues,
-    pub(crate) work: GcWork,
+    work: *mut GcWork,
     pub(crate) counters: MarkCounters,
 }
 
 impl Marker {
     /// # Safety
-    /// `heap` and `queues` outlive the marker (markers live for one phase of
-    /// one cycle, during which the runtime is borrowed by the collector).
-    pub(crate) unsafe fn new(heap: &MHeap, queues: &WorkQueues) -> Marker {
-        Marker { heap, queues, work: GcWork::new(), counters: MarkCounters::default() }
+    /// `heap`, `queues` and `work` outlive the marker, and `work` is not
+    /// used by anything else while the marker exists (markers live for one
+    /// phase of one cycle, during which the runtime is borrowed).
+    pub(crate) unsafe fn new(heap: &MHeap, queues: &WorkQueues, work: &mut GcWork) -> Marker {
+        Marker { heap, queues, work, counters: MarkCounters::default() }
+    }
+
+    #[inline]
+    fn work<'x>(&mut self) -> &'x mut GcWork {
+        // SAFETY: see `new`: exclusive, and outlives every use.
+        unsafe { &mut *self.work }
     }
 
     // The accessors return references not tied to `&self`, so the work
@@ -87,7 +100,7 @@ impl Marker {
         if !span.noscan() {
             let base = span.base_of(idx);
             let q = self.queues();
-            self.work.put(q, base);
+            self.work().put(q, base);
         }
     }
 
@@ -109,13 +122,13 @@ impl Marker {
         let mut since_balance = 0u32;
         loop {
             let q = self.queues();
-            while let Some(obj) = self.work.try_get(q) {
+            while let Some(obj) = self.work().try_get(q) {
                 self.scan(obj);
                 since_balance += 1;
                 if since_balance >= 64 {
                     since_balance = 0;
                     if nwait.load(Relaxed) > 0 && !self.queues().has_full() {
-                        self.work.balance(q);
+                        self.work().balance(q);
                     }
                 }
             }
@@ -143,17 +156,28 @@ impl Marker {
     /// (single worker: no termination protocol needed).
     pub(crate) fn drain(&mut self) {
         let q = self.queues();
-        while let Some(obj) = self.work.try_get(q) {
+        while let Some(obj) = self.work().try_get(q) {
             self.scan(obj);
         }
     }
-}
 
-impl Drop for Marker {
-    fn drop(&mut self) {
-        // Never strand grey objects in a private buffer.
-        let q = self.queues;
-        // SAFETY: see `new`.
-        self.work.dispose(unsafe { &*q });
+    /// Marks until `budget` bytes have been marked or no work is left
+    /// (a mutator's assist). Returns the bytes marked.
+    pub(crate) fn drain_budget(&mut self, budget: usize) -> usize {
+        let q = self.queues();
+        let start = self.counters.bytes_marked;
+        while self.counters.bytes_marked - start < budget {
+            match self.work().try_get(q) {
+                Some(obj) => self.scan(obj),
+                None => break,
+            }
+        }
+        self.counters.bytes_marked - start
+    }
+
+    /// Publishes every grey object this marker's buffers hold.
+    pub(crate) fn dispose(&mut self) {
+        let q = self.queues();
+        self.work().dispose(q);
     }
 }

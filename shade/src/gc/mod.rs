@@ -2,12 +2,14 @@
 //! in which order. Each mechanism has its own file:
 //!
 //! * `stw`: stopping mutators at safepoints.
-//! * `collector`: the cycle itself.
+//! * `collector`: the cycle itself and the coordinator thread that runs it.
+//! * `checkmark`: the `checkmark` debug mode's verification.
 //! * `mark`, `work`: marking and the marker's work queues.
 //! * `sweep`: freeing, dropping, poisoning.
 //! * `pacer`: when the next cycle is due.
 //! * `gctrace`, `stats`: what a cycle reports.
 
+pub(crate) mod checkmark;
 pub(crate) mod collector;
 pub(crate) mod gctrace;
 pub(crate) mod mark;

@@ -1,23 +1,43 @@
-//! The pacer: when to start the next collection (Go's GOGC rule).
+//! The pacer: when to start the next cycle, and how much marking a mutator
+//! must do for what it allocates while a cycle runs.
 //!
-//! After a cycle finds `live` bytes marked, the next cycle is due when the
-//! heap has grown by `gc_percent`% over it: `goal = live * (1 + gc_percent /
-//! 100)`, never below `min_heap`. Allocation is charged in span-sized chunks
-//! by the mutators' caches (see `heap/cache.rs`), so the counter is touched
-//! once per span, not once per object. When a charge crosses the goal, the
-//! pacer raises the safepoint flag and the next mutator to reach a safepoint
-//! runs the collection.
+//! Goal (Go's GOGC rule): after a cycle finds `live` bytes, the heap may
+//! grow to `goal = live * (1 + gc_percent/100)` (never below `min_heap`)
+//! before the next cycle must be *finished*. Because marking now runs
+//! concurrently with allocation, the cycle *starts* earlier, at the
+//! trigger: `live + 70%` of the allowed growth (the whole of it in
+//! stop-the-world mode).
+//!
+//! Allocation is charged in span-sized chunks by the mutators' caches, so the
+//! shared counter is touched once per span, not once per object.
+//!
+//! Assists: at mark start the pacer estimates the scan work left (the live
+//! bytes of the last cycle) and the allocation runway left (goal minus the
+//! heap at mark start). A mutator that allocates `b` bytes while marking
+//! must mark `b * work / runway` bytes itself before it may continue. Past
+//! the goal the runway is gone and an assist drains whatever work it can
+//! find. This keeps the heap from outrunning the marker without stopping
+//! anybody.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 pub(crate) struct Pacer {
     gc_percent: usize,
     min_heap: usize,
+    /// Percent of the allowed growth after which a cycle starts.
+    trigger_percent: usize,
     /// Bytes charged since the last cycle, plus the live bytes it found.
     pub(crate) heap_alloc: AtomicUsize,
     pub(crate) goal: AtomicUsize,
+    pub(crate) trigger: AtomicUsize,
     pub(crate) live: AtomicUsize,
     pub(crate) requested: AtomicBool,
+    /// Heap size when the current cycle's marking started.
+    pub(crate) heap_at_mark_start: AtomicUsize,
+    /// Mark bytes owed per allocated byte during this cycle (f64 bits).
+    assist_ratio: AtomicU64,
+    /// Bytes allocated by assisting mutators, over the heap's life.
+    pub(crate) assisted_bytes_total: AtomicUsize,
     /// Bytes and objects handed out over the heap's life (charged minus
     /// uncharged), for statistics.
     pub(crate) total_bytes: AtomicUsize,
@@ -29,22 +49,33 @@ impl Pacer {
         Pacer {
             gc_percent,
             min_heap,
+            trigger_percent: 70,
             heap_alloc: AtomicUsize::new(0),
             goal: AtomicUsize::new(min_heap),
+            trigger: AtomicUsize::new(min_heap * 7 / 10),
             live: AtomicUsize::new(0),
             requested: AtomicBool::new(false),
+            heap_at_mark_start: AtomicUsize::new(0),
+            assist_ratio: AtomicU64::new(0),
+            assisted_bytes_total: AtomicUsize::new(0),
             total_bytes: AtomicUsize::new(0),
             total_objects: AtomicUsize::new(0),
         }
     }
 
+    /// Starts cycles only at the goal (stop-the-world collection).
+    pub(crate) fn set_trigger_at_goal(&mut self) {
+        self.trigger_percent = 100;
+        self.trigger.store(self.min_heap, Relaxed);
+    }
+
     /// Charges `bytes` of new allocation; returns true if that crossed the
-    /// goal (the caller then requests a collection).
+    /// trigger (the caller then requests a collection).
     pub(crate) fn charge(&self, bytes: usize, objects: usize) -> bool {
         self.total_bytes.fetch_add(bytes, Relaxed);
         self.total_objects.fetch_add(objects, Relaxed);
         let after = self.heap_alloc.fetch_add(bytes, Relaxed) + bytes;
-        after >= self.goal.load(Relaxed) && !self.requested.load(Relaxed)
+        after >= self.trigger.load(Relaxed) && !self.requested.swap(true, Relaxed)
     }
 
     /// Takes back bytes charged for slots that were never used.
@@ -54,13 +85,38 @@ impl Pacer {
         let _ = self.heap_alloc.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(bytes)));
     }
 
-    /// Sets the next goal from the live heap a cycle found.
+    /// Mark start: fixes the assist ratio for this cycle.
+    pub(crate) fn start_cycle(&self) {
+        let heap = self.heap_alloc.load(Relaxed);
+        self.heap_at_mark_start.store(heap, Relaxed);
+        let work = self.live.load(Relaxed).max(1 << 20) as f64;
+        let runway = self.goal.load(Relaxed).saturating_sub(heap).max(256 << 10) as f64;
+        self.assist_ratio.store((work / runway).to_bits(), Relaxed);
+    }
+
+    /// Bytes of marking a mutator owes for allocating `bytes` now.
+    pub(crate) fn assist_budget(&self, bytes: usize) -> usize {
+        if self.heap_alloc.load(Relaxed) >= self.goal.load(Relaxed) {
+            return usize::MAX / 2;
+        }
+        let ratio = f64::from_bits(self.assist_ratio.load(Relaxed));
+        (bytes as f64 * ratio) as usize
+    }
+
+    pub(crate) fn assist_done(&self, bytes: usize) {
+        self.assisted_bytes_total.fetch_add(bytes, Relaxed);
+    }
+
+    /// Mark termination: sets the next goal and trigger from the live heap.
     pub(crate) fn end_cycle(&self, live: usize) -> usize {
         let growth = (live as u128 * self.gc_percent as u128 / 100).min(usize::MAX as u128) as usize;
         let goal = live.saturating_add(growth).max(self.min_heap);
+        let trigger = live + (goal - live) / 100 * self.trigger_percent;
         self.live.store(live, Relaxed);
         self.heap_alloc.store(live, Relaxed);
         self.goal.store(goal, Relaxed);
+        self.trigger.store(trigger, Relaxed);
+        self.requested.store(false, Relaxed);
         goal
     }
 }
@@ -70,13 +126,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goal_follows_gogc() {
+    fn goal_and_trigger_follow_gogc() {
         let p = Pacer::new(100, 4 << 20);
         assert_eq!(p.end_cycle(1 << 20), 4 << 20, "min heap applies");
         assert_eq!(p.end_cycle(10 << 20), 20 << 20);
-        assert!(!p.charge(5 << 20, 1), "10 + 5 MiB is under the 20 MiB goal");
-        assert!(p.charge(6 << 20, 1), "crossing the goal asks for a cycle");
+        assert_eq!(p.trigger.load(Relaxed), (10 << 20) + (10 << 20) / 100 * 70);
+        assert!(!p.charge(5 << 20, 1), "15 MiB is under the 17 MiB trigger");
+        assert!(p.charge(3 << 20, 1), "crossing the trigger asks for a cycle");
+        assert!(!p.charge(1 << 20, 1), "but only once");
         let q = Pacer::new(50, 0);
         assert_eq!(q.end_cycle(100 << 20), 150 << 20);
+    }
+
+    #[test]
+    fn assists_scale_with_runway() {
+        let p = Pacer::new(100, 4 << 20);
+        p.end_cycle(40 << 20); // goal 80 MiB
+        p.heap_alloc.store(60 << 20, Relaxed);
+        p.start_cycle(); // 40 MiB of work over a 20 MiB runway
+        assert_eq!(p.assist_budget(1 << 20), 2 << 20);
+        p.heap_alloc.store(81 << 20, Relaxed);
+        assert!(p.assist_budget(1) > 1 << 40, "past the goal an assist drains everything");
     }
 }

@@ -1,22 +1,42 @@
 //! The collector's running statistics (the public view is `HeapStats`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many recent pauses are kept for percentiles.
 pub(crate) const PAUSE_HISTORY: usize = 4096;
+
+/// The stops of one cycle.
+#[derive(Default)]
+pub(crate) struct CyclePauses {
+    /// Mark start (the whole mark in stop-the-world mode).
+    pub(crate) start: Duration,
+    /// Termination attempts that found work and resumed concurrent marking.
+    pub(crate) retries: Vec<Duration>,
+    /// The final mark termination.
+    pub(crate) termination: Duration,
+    pub(crate) termination_started: Option<Instant>,
+}
+
+impl CyclePauses {
+    pub(crate) fn all(&self) -> impl Iterator<Item = Duration> + '_ {
+        std::iter::once(self.start)
+            .chain(self.retries.iter().copied())
+            .chain((!self.termination.is_zero()).then_some(self.termination))
+    }
+}
 
 #[derive(Default, Clone)]
 pub(crate) struct StatsRecord {
     pub(crate) cycles: u64,
     pub(crate) live_objects: usize,
     pub(crate) live_bytes: usize,
-    pub(crate) freed_objects_total: u64,
-    pub(crate) freed_bytes_total: u64,
     pub(crate) pause_total: Duration,
     pub(crate) pause_max: Duration,
+    pub(crate) pause_count: u64,
     pub(crate) pauses: std::collections::VecDeque<Duration>,
     pub(crate) mark_time_total: Duration,
     pub(crate) sweep_time_total: Duration,
+    pub(crate) cycle_time_total: Duration,
     pub(crate) released_bytes_total: usize,
 }
 
@@ -24,6 +44,7 @@ impl StatsRecord {
     pub(crate) fn record_pause(&mut self, d: Duration) {
         self.pause_total += d;
         self.pause_max = self.pause_max.max(d);
+        self.pause_count += 1;
         if self.pauses.len() == PAUSE_HISTORY {
             self.pauses.pop_front();
         }

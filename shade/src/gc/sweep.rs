@@ -1,42 +1,61 @@
-//! Sweeping: freeing what marking left white.
+//! Sweeping: freeing what marking left white, concurrently with mutators.
 //!
-//! After marking, a span's mark bits say exactly which of its objects
-//! survive. Sweeping a span:
+//! Mark termination queues every in-use span on its class's `unswept` list
+//! (heap/central.rs). From then on, spans are swept by whoever pops them:
+//! the collector's coordinator thread in the background (`sweep_background`)
+//! or a mutator that needs a span of that class and finds no swept one
+//! (lazy sweeping, `Runtime::refill`). Popping under the list's lock makes
+//! the popper the span's only holder; no mutator allocates from an unswept
+//! span (every cache was emptied at mark termination), so sweeping a span
+//! races with nothing. The next cycle starts only after the coordinator has
+//! emptied every list, so mark bits are never reset under a sweeper.
+//!
+//! Sweeping a span:
 //!
 //! 1. If the span may hold objects with drop glue (`has_drop`), or freed
-//!    memory is to be poisoned (`clobberfree`, always on in debug builds),
-//!    visit each allocated-but-unmarked slot: run its destructor, poison it.
-//!    Otherwise touch no object memory at all: freeing is bitmap work.
-//! 2. If nothing survived, give the span's pages back to the page heap.
-//! 3. Otherwise the mark bits become the allocation bits (`reset_after_sweep`)
-//!    and, if the span has free slots, it goes on its class's central list.
+//!    memory is to be poisoned (`clobberfree`, on by default in debug
+//!    builds), visit each allocated-but-unmarked slot: run its destructor,
+//!    poison it. Otherwise touch no object memory: freeing is bitmap work.
+//! 2. If nothing survived, give the pages back to the page heap.
+//! 3. Otherwise the mark bits become the allocation bits and, if the span
+//!    has free slots, it goes on its class's `partial` list.
 //!
-//! Destructors run on the sweeping thread; the allocation API only accepts
-//! `Send` types, so that is always a thread the type allows. A panicking
-//! destructor does not interrupt the sweep: the panic is caught, sweeping
-//! finishes, and the first panic is resumed on the collecting thread after
-//! the world restarts, so the heap is consistent when it unwinds.
+//! Destructors run on the sweeping thread. The allocation API only accepts
+//! `Send` types, so any thread is one the type allows. A panicking
+//! destructor does not interrupt sweeping: it is caught, and the first such
+//! panic is resumed by the next `collect()` call.
 
 use crate::heap::object::{type_of, HEADER_SIZE, POISON_BYTE};
+use crate::heap::sizeclass::PAGE_SIZE;
 use crate::heap::span::Span;
 use crate::runtime::Runtime;
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::*;
+use std::sync::atomic::{AtomicU64, Ordering::*};
 
-#[derive(Default)]
-pub(crate) struct SweepResult {
-    pub(crate) live_objects: usize,
-    pub(crate) live_bytes: usize,
-    pub(crate) freed_objects: usize,
-    pub(crate) freed_bytes: usize,
-    pub(crate) spans_freed: usize,
-    pub(crate) drop_panic: Option<Box<dyn Any + Send>>,
+/// What became of a swept span.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Swept {
+    /// Nothing survived: the pages went back to the page heap.
+    Freed,
+    /// Survivors and no free slot.
+    Full,
+    /// Survivors and free slots: the sweeper still holds it and decides
+    /// where it goes (a cache, or the partial list).
+    Partial,
 }
 
-/// Frees one dead object: destructor, then poison.
-fn free_object(s: &Span, i: usize, run_drop: bool, clobber: bool, panic: &mut Option<Box<dyn Any + Send>>) {
+/// Lifetime totals of what sweeping freed.
+#[derive(Default)]
+pub(crate) struct SweepTotals {
+    pub(crate) objects: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) spans: AtomicU64,
+}
+
+/// Frees one dead object: destructor, then poison. Returns a caught panic.
+fn free_object(s: &Span, i: usize, run_drop: bool, clobber: bool) -> Option<Box<dyn std::any::Any + Send>> {
     let base = s.base_of(i);
+    let mut panic = None;
     if run_drop {
         // SAFETY: slot `i` is allocated, so its header was written.
         let info = unsafe { type_of(base) };
@@ -44,68 +63,76 @@ fn free_object(s: &Span, i: usize, run_drop: bool, clobber: bool, panic: &mut Op
             // SAFETY: the object is unreachable (unmarked after a complete
             // mark), initialised, and dropped exactly once: its slot is free
             // from here on.
-            let r = catch_unwind(AssertUnwindSafe(|| unsafe { d((base + HEADER_SIZE) as *mut u8) }));
-            if let Err(p) = r {
-                panic.get_or_insert(p);
-            }
+            panic = catch_unwind(AssertUnwindSafe(|| unsafe { d((base + HEADER_SIZE) as *mut u8) })).err();
         }
     }
     if clobber {
-        let len = if s.is_large() { s.npages.get() * crate::heap::sizeclass::PAGE_SIZE } else { s.elem_size.get() };
+        let len = if s.is_large() { s.npages.get() * PAGE_SIZE } else { s.elem_size.get() };
         // SAFETY: the slot is dead and about to be reused; nobody reads it.
         unsafe { std::ptr::write_bytes(base as *mut u8, POISON_BYTE, len) };
     }
+    panic
 }
 
-/// Sweeps every in-use span. Runs with the world stopped.
-pub(crate) fn sweep_all(rt: &Runtime, cycle: u64) -> SweepResult {
+/// Sweeps one span the caller holds.
+pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
     let clobber = rt.settings.clobber_free;
-    let mut res = SweepResult::default();
-    let spans = std::mem::take(&mut *rt.mheap.in_use.lock());
-    for c in rt.mheap.central.iter() {
-        c.clear();
-    }
-    let mut keep = Vec::with_capacity(spans.len());
-    for sp in spans {
-        // SAFETY: in-use span records are valid; the world is stopped and
-        // every cache has been released, so the sweeper holds every span.
-        let s = unsafe { &*sp };
-        let n = s.nelems.get();
-        let live = s.mark.count(n);
-        let allocated = s.alloc_count.get();
-        let has_drop = s.has_drop.load(Relaxed);
-        if (has_drop || clobber) && allocated > live {
-            for i in 0..n {
-                if s.is_allocated(i) && !s.mark.get(i) {
-                    free_object(s, i, has_drop, clobber, &mut res.drop_panic);
+    let n = s.nelems.get();
+    let live = s.mark.count(n);
+    let allocated = s.alloc_count.get();
+    let has_drop = s.has_drop.load(Relaxed);
+    if (has_drop || clobber) && allocated > live {
+        for i in 0..n {
+            if s.is_allocated(i) && !s.mark.get(i) {
+                if let Some(p) = free_object(s, i, has_drop, clobber) {
+                    rt.deferred_panic.lock().get_or_insert(p);
                 }
             }
         }
-        let size = s.elem_size.get();
-        res.freed_objects += allocated - live;
-        res.freed_bytes += (allocated - live) * size;
-        res.live_objects += live;
-        res.live_bytes += live * size;
-        if live == 0 {
-            rt.mheap.free_span(s, cycle);
-            res.spans_freed += 1;
-        } else {
-            s.reset_after_sweep(live);
-            if s.free_count() > 0 && !s.is_large() {
-                rt.mheap.central[s.class.get().index()].put(sp);
+    }
+    let freed = (allocated - live) as u64;
+    rt.coordinator.swept.objects.fetch_add(freed, Relaxed);
+    rt.coordinator.swept.bytes.fetch_add(freed * s.elem_size.get() as u64, Relaxed);
+    if live == 0 {
+        rt.mheap.free_span(s, rt.cycle.load(Relaxed));
+        rt.coordinator.swept.spans.fetch_add(1, Relaxed);
+        return Swept::Freed;
+    }
+    s.reset_after_sweep(live);
+    if s.free_count() > 0 && !s.is_large() {
+        Swept::Partial
+    } else {
+        Swept::Full
+    }
+}
+
+/// Sweeps every queued span (the coordinator, after mark termination).
+/// Returns the number of spans swept.
+pub(crate) fn sweep_background(rt: &Runtime) -> usize {
+    let mut n = 0;
+    for c in rt.mheap.central.iter() {
+        while let Some(sp) = c.take_unswept() {
+            // SAFETY: popping the span made us its only holder.
+            let s = unsafe { &*sp };
+            if sweep_span(rt, s) == Swept::Partial {
+                c.put_partial(sp);
             }
-            keep.push(sp);
+            n += 1;
         }
     }
-    rt.mheap.in_use.lock().extend(keep);
-    res
+    n
+}
+
+/// A mutator ran into the heap limit: sweep everything still queued, so
+/// the memory of dead objects is reusable before giving up.
+pub(crate) fn sweep_all_lazily(rt: &Runtime) -> usize {
+    sweep_background(rt)
 }
 
 /// Runs the destructor of every allocated object. Used when the heap itself
 /// is dropped: no handle or mutator is left, so nothing is reachable.
 pub(crate) fn drop_all(rt: &Runtime) {
-    let spans = std::mem::take(&mut *rt.mheap.in_use.lock());
-    let mut panic = None;
+    let spans: Vec<_> = rt.mheap.in_use.lock().iter().copied().collect();
     for sp in spans {
         // SAFETY: in-use span records are valid and nothing else runs.
         let s = unsafe { &*sp };
@@ -114,12 +141,10 @@ pub(crate) fn drop_all(rt: &Runtime) {
         }
         for i in 0..s.nelems.get() {
             if s.is_allocated(i) {
-                free_object(s, i, true, false, &mut panic);
+                // A destructor panicking while the heap is dropped cannot be
+                // resumed from a destructor without aborting; it is dropped.
+                drop(free_object(s, i, true, false));
             }
         }
     }
-    // A destructor panicked while the heap was being dropped; the heap is
-    // going away regardless, so the panic is dropped rather than resumed in
-    // a destructor (which would abort).
-    drop(panic);
 }

@@ -4,15 +4,14 @@
 //! currently allocating from. The fast path is `Span::next_free` on that
 //! span: a trailing-zero count on a cached word of free bits, with no lock
 //! and no atomic read-modify-write, touching only memory this mutator owns.
-//! When the span is full, `refill` takes another from the central list or a
-//! fresh one from the page heap (one lock per span), and charges the span's
-//! free slots to the heap's allocation counter up front, so the pacer's
+//! When the span is full the runtime finds another (`Runtime::refill`:
+//! central list, lazy sweeping, or a fresh span) and `install`s it here,
+//! charging the span's free slots to the pacer up front, so the shared
 //! counter is updated once per span instead of once per object.
 
-use super::sizeclass::{SpanClass, CLASS_PAGES, CLASS_SIZE, NUM_SPAN_CLASSES};
+use super::sizeclass::{SpanClass, NUM_SPAN_CLASSES};
 use super::span::Span;
 use super::MHeap;
-use crate::api::error::AllocError;
 
 /// Stand-in for "no span": full, never written, so the fast path needs no
 /// null check.
@@ -37,28 +36,18 @@ impl MCache {
         Some((s.base_of(i), s))
     }
 
-    /// Replaces the full span of class `sc` with one that has free slots.
-    /// Returns the bytes and objects charged (the new span's free slots).
-    pub(crate) fn refill(&mut self, heap: &MHeap, sc: SpanClass) -> Result<(usize, usize), AllocError> {
-        // The old span is full; it stays on the heap's in-use list and the
-        // sweeper finds it there.
-        let span = match heap.central[sc.index()].take() {
-            Some(s) => s,
-            None => {
-                let c = sc.class() as usize;
-                heap.alloc_span(sc, CLASS_PAGES[c] as usize, CLASS_SIZE[c] as usize)? as *const Span
-            }
-        };
+    /// Makes `span` (held by the caller, with free slots) the current span
+    /// of its class. The previous one is full; it stays in the heap's in-use
+    /// set, where mark termination will find it.
+    pub(crate) fn install(&mut self, sc: SpanClass, span: *const Span) {
         self.spans[sc.index()] = span;
-        // SAFETY: we now hold the span.
-        let s = unsafe { &*span };
-        Ok((s.free_count() * s.elem_size.get(), s.free_count()))
     }
 
-    /// Drops every cached span (at a stop of the world, before sweeping, or
-    /// when the mutator detaches) and returns the bytes charged for slots that
-    /// were never used, and their number. Spans with free slots go back to
-    /// the central lists if `to_central` (otherwise the sweeper requeues them).
+    /// Drops every cached span (at mark termination, or when the mutator
+    /// detaches) and returns the bytes charged for slots that were never
+    /// used, and their number. Spans with free slots go back to the central
+    /// lists if `to_central` (otherwise mark termination queues them for
+    /// sweeping with all the others).
     pub(crate) fn release_all(&mut self, heap: &MHeap, to_central: bool) -> (usize, usize) {
         let mut unused = 0;
         let mut objects = 0;
@@ -71,7 +60,7 @@ impl MCache {
             unused += s.free_count() * s.elem_size.get();
             objects += s.free_count();
             if to_central && s.free_count() > 0 {
-                heap.central[i].put(*slot);
+                heap.central[i].put_partial(*slot);
             }
             *slot = &EMPTY_SPAN;
         }

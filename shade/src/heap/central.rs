@@ -1,38 +1,68 @@
-//! Central span lists (Go's mcentral): for one span class, the swept spans
-//! that still have free slots. Mutator caches take a span from here when
-//! their current one fills up, so a lock is taken once per span, not once
-//! per object. The sweeper refills these lists after every cycle.
+//! Central span lists (Go's mcentral), one per span class.
+//!
+//! * `partial`: swept spans that still have free slots. Mutator caches take
+//!   a span from here when their current one fills up, so a lock is taken
+//!   once per span, not once per object.
+//! * `unswept`: spans whose mark bits come from the cycle that just ended
+//!   and that nobody has swept yet. Mark termination moves every in-use
+//!   span here; the background sweeper and allocating mutators (lazy
+//!   sweeping) pop spans off and sweep them.
+//!
+//! Popping a span under the lock makes the popper its only holder, which is
+//! what makes sweeping it (and then allocating from it) race-free: no
+//! sweep-generation counters are needed because a span is on at most one
+//! list or in at most one cache at a time.
 
 use super::span::Span;
 use parking_lot::Mutex;
 
-pub(crate) struct Central {
-    partial: Mutex<Vec<*const Span>>,
+#[derive(Default)]
+struct Lists {
+    partial: Vec<*const Span>,
+    unswept: Vec<*const Span>,
 }
 
-// SAFETY: the pointers are span records owned by the MHeap; the list is only
-// used under its mutex.
+pub(crate) struct Central {
+    lists: Mutex<Lists>,
+}
+
+// SAFETY: the pointers are span records owned by the MHeap; the lists are
+// only used under their mutex.
 unsafe impl Sync for Central {}
 // SAFETY: as above.
 unsafe impl Send for Central {}
 
 impl Central {
     pub(crate) fn new() -> Central {
-        Central { partial: Mutex::new(Vec::new()) }
+        Central { lists: Mutex::new(Lists::default()) }
     }
 
-    /// Takes a span with free slots; the caller becomes its holder.
-    pub(crate) fn take(&self) -> Option<*const Span> {
-        self.partial.lock().pop()
+    /// Takes a swept span with free slots; the caller becomes its holder.
+    pub(crate) fn take_partial(&self) -> Option<*const Span> {
+        self.lists.lock().partial.pop()
     }
 
-    /// Gives a span with free slots to the list.
-    pub(crate) fn put(&self, s: *const Span) {
-        self.partial.lock().push(s);
+    /// Takes an unswept span; the caller must sweep it.
+    pub(crate) fn take_unswept(&self) -> Option<*const Span> {
+        self.lists.lock().unswept.pop()
     }
 
-    /// Forgets every span (the sweeper rebuilds the lists).
-    pub(crate) fn clear(&self) {
-        self.partial.lock().clear();
+    /// Gives a swept span with free slots to the list.
+    pub(crate) fn put_partial(&self, s: *const Span) {
+        self.lists.lock().partial.push(s);
+    }
+
+    /// Queues spans for sweeping (mark termination), forgetting the old
+    /// partial list: those spans are in `spans` too and must be re-swept.
+    pub(crate) fn reset_unswept(&self, spans: Vec<*const Span>) {
+        let mut l = self.lists.lock();
+        l.partial.clear();
+        debug_assert!(l.unswept.is_empty(), "previous sweep unfinished");
+        l.unswept = spans;
+    }
+
+    /// Number of unswept spans (diagnostics and tests).
+    pub(crate) fn unswept_len(&self) -> usize {
+        self.lists.lock().unswept.len()
     }
 }

@@ -12,7 +12,8 @@
 //!   table, whose entries are published with release stores before any
 //!   object of the span can exist.
 //! * `central::Central`: per span class, the swept spans that still have free
-//!   slots (Go's mcentral). Shared, locked per class.
+//!   slots, and the spans still to sweep (Go's mcentral). Shared, locked per
+//!   class.
 //! * `cache::MCache`: per mutator, one current span per span class. The small
 //!   allocation fast path only touches the mutator's own cache and span: no
 //!   lock, no atomic read-modify-write, no shared cache line.
@@ -31,6 +32,7 @@ use pages::PageAlloc;
 use parking_lot::Mutex;
 use sizeclass::{SpanClass, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use span::Span;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
 
 /// Span records: allocated once, recycled, freed only with the heap, so the
@@ -55,8 +57,9 @@ pub(crate) struct MHeap {
     pages: Mutex<PageAlloc>,
     records: Mutex<SpanRecords>,
     pub(crate) central: Box<[Central]>,
-    /// Every span in use, for the sweeper.
-    pub(crate) in_use: Mutex<Vec<*const Span>>,
+    /// Every span in use: mark termination queues them all for sweeping,
+    /// and dropping the heap runs the destructors of their objects.
+    pub(crate) in_use: Mutex<HashSet<*const Span>>,
     /// Bytes returned to the OS over the heap's life.
     pub(crate) released_total: AtomicUsize,
 }
@@ -87,7 +90,7 @@ impl MHeap {
             pages: Mutex::new(PageAlloc::new(npages)),
             records: Mutex::new(SpanRecords { free: Vec::new(), all: Vec::new() }),
             central: (0..NUM_SPAN_CLASSES).map(|_| Central::new()).collect(),
-            in_use: Mutex::new(Vec::new()),
+            in_use: Mutex::new(HashSet::new()),
             released_total: AtomicUsize::new(0),
         })
     }
@@ -155,13 +158,14 @@ impl MHeap {
         for e in &self.page_table[first..first + npages] {
             e.store(rec as *mut Span, Release);
         }
-        self.in_use.lock().push(rec);
+        self.in_use.lock().insert(rec);
         Ok(span)
     }
 
-    /// Returns a span's pages to the page heap. The caller has removed it
-    /// from the in-use list and guarantees no object in it is reachable.
+    /// Returns a span's pages to the page heap. The caller holds the span
+    /// and guarantees no object in it is reachable.
     pub(crate) fn free_span(&self, span: &Span, cycle: u64) {
+        self.in_use.lock().remove(&(span as *const Span));
         let first = (span.start.get() - self.base) >> PAGE_SHIFT;
         let n = span.npages.get();
         for e in &self.page_table[first..first + n] {

@@ -22,7 +22,7 @@
 
 use super::sizeclass::{div_magic, SpanClass, BITMAP_WORDS, PAGE_SIZE};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 /// A fixed-size atomic bitmap, one bit per object slot of a span.
 pub(crate) struct Bitmap([AtomicU64; BITMAP_WORDS]);
@@ -97,8 +97,10 @@ pub(crate) struct Span {
     pub(crate) has_drop: AtomicBool,
     pub(crate) mark: Bitmap,
     pub(crate) alloc: Bitmap,
-    // Allocation state, owned by the span's current holder.
-    pub(crate) free_index: Cell<usize>,
+    // Allocation state, owned by the span's current holder. `free_index` is
+    // an atomic only so that `wbcheck` may read it racily from another
+    // thread; its holder uses relaxed accesses, which compile to plain ones.
+    pub(crate) free_index: AtomicUsize,
     /// Free bits (inverted alloc bits) of the bitmap word at `cache_base`,
     /// with the bits already handed out cleared.
     cache: Cell<u64>,
@@ -130,7 +132,7 @@ impl Span {
             has_drop: AtomicBool::new(false),
             mark: Bitmap::new(),
             alloc: Bitmap::new(),
-            free_index: Cell::new(0),
+            free_index: AtomicUsize::new(0),
             cache: Cell::new(0),
             cache_base: Cell::new(0),
             alloc_count: Cell::new(0),
@@ -150,7 +152,7 @@ impl Span {
         self.has_drop.store(false, Relaxed);
         self.mark.clear();
         self.alloc.clear();
-        self.free_index.set(0);
+        self.free_index.store(0, Relaxed);
         self.alloc_count.set(0);
         self.cache_base.set(0);
         self.cache.set(self.free_bits(0));
@@ -183,7 +185,7 @@ impl Span {
 
     /// Whether slot `i` currently holds an allocated object.
     pub(crate) fn is_allocated(&self, i: usize) -> bool {
-        i < self.free_index.get() || self.alloc.get(i)
+        i < self.free_index.load(Relaxed) || self.alloc.get(i)
     }
 
     /// Free bits of bitmap word `w`, with bits past `nelems` cleared.
@@ -211,7 +213,7 @@ impl Span {
         }
         let idx = self.cache_base.get() + cache.trailing_zeros() as usize;
         self.cache.set(cache & (cache - 1));
-        self.free_index.set(idx + 1);
+        self.free_index.store(idx + 1, Relaxed);
         self.alloc_count.set(self.alloc_count.get() + 1);
         Some(idx)
     }
@@ -228,7 +230,7 @@ impl Span {
             self.alloc.set_word(w, self.mark.word(w));
         }
         self.mark.clear();
-        self.free_index.set(0);
+        self.free_index.store(0, Relaxed);
         self.alloc_count.set(live);
         self.cache_base.set(0);
         self.cache.set(self.free_bits(0));

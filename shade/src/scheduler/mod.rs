@@ -22,6 +22,8 @@ struct State {
     generation: u64,
     next_id: usize,
     pending: usize,
+    /// Pool threads that take part in the current job.
+    limit: usize,
     shutdown: bool,
     panicked: bool,
 }
@@ -45,7 +47,7 @@ impl WorkerPool {
         WorkerPool {
             size,
             shared: Arc::new(Shared {
-                state: Mutex::new(State { job: None, generation: 0, next_id: 1, pending: 0, shutdown: false, panicked: false }),
+                state: Mutex::new(State { job: None, generation: 0, next_id: 1, pending: 0, limit: 0, shutdown: false, panicked: false }),
                 work: Condvar::new(),
                 done: Condvar::new(),
             }),
@@ -71,9 +73,14 @@ impl WorkerPool {
         }
     }
 
-    /// Runs `job(id)` on every pool thread (ids 1..=size) and on the caller
-    /// (id 0); returns when all have finished.
-    pub(crate) fn run(&self, job: &(dyn Fn(usize) + Sync + '_)) {
+    /// Runs `job(id)` on `n - 1` pool threads (ids 1..n) and on the caller
+    /// (id 0); returns when all have finished. `n` is at most `size() + 1`.
+    pub(crate) fn run(&self, n: usize, job: &(dyn Fn(usize) + Sync + '_)) {
+        let helpers = n.saturating_sub(1).min(self.size);
+        if helpers == 0 {
+            job(0);
+            return;
+        }
         let _serial = self.run_lock.lock();
         self.ensure_started();
         {
@@ -86,7 +93,8 @@ impl WorkerPool {
             s.job = Some(JobPtr(erased));
             s.generation += 1;
             s.next_id = 1;
-            s.pending = self.size;
+            s.pending = helpers;
+            s.limit = helpers;
             self.shared.work.notify_all();
         }
         job(0);
@@ -121,7 +129,7 @@ fn worker_loop(shared: &Shared) {
         if s.shutdown {
             return;
         }
-        if s.generation != seen && s.job.is_some() {
+        if s.generation != seen && s.job.is_some() && s.next_id <= s.limit {
             seen = s.generation;
             let id = s.next_id;
             s.next_id += 1;
@@ -155,7 +163,7 @@ mod tests {
         for _ in 0..50 {
             let hits = AtomicUsize::new(0);
             let ids = Mutex::new(Vec::new());
-            pool.run(&|id| {
+            pool.run(4, &|id| {
                 hits.fetch_add(1, SeqCst);
                 ids.lock().push(id);
             });
@@ -163,6 +171,11 @@ mod tests {
             let mut ids = ids.into_inner();
             ids.sort();
             assert_eq!(ids, vec![0, 1, 2, 3]);
+            let hits = AtomicUsize::new(0);
+            pool.run(2, &|_| {
+                hits.fetch_add(1, SeqCst);
+            });
+            assert_eq!(hits.load(SeqCst), 2, "only n participants");
         }
         pool.shutdown();
     }

@@ -1,0 +1,258 @@
+//! The write barrier buffer and its flush (Go's wbBuf / wbBufFlush).
+//!
+//! Each mutator owns a `WbBuf`: a fixed array of pointer entries with a
+//! `next` position and an `end` limit. While marking is active, the
+//! barrier's fast path (barrier/mod.rs) writes the overwritten pointer (and,
+//! in `OldAndNew` mode, the stored one) at `next` and advances it; that is
+//! all: no lock, no atomic read-modify-write, no span lookup. When the
+//! buffer cannot take another store, the slow path flushes it:
+//!
+//! 1. drop nil entries, and entries that do not point into the heap;
+//! 2. find the object's span through the page table (O(1), lock-free);
+//! 3. test-and-set the object's mark bit — already marked objects are done;
+//! 4. objects in noscan spans have nothing to scan: marking them is enough;
+//! 5. the remaining, newly grey objects are compacted in place at the front
+//!    of the buffer and pushed to the mutator's own mark work buffers in one
+//!    `put_batch`; if that filled a work buffer, it was published on the
+//!    global list and an idle mark worker is woken;
+//! 6. the buffer is reset.
+//!
+//! A buffer is flushed when full, at mark termination (by the collector, for
+//! every mutator, running or parked: they are all stopped then), and when a
+//! mutator detaches. Entries are payload addresses; the flush turns them
+//! into object bases for the marker.
+//!
+//! Buffer sizes are a setting: the default holds 512 entries; `smallbuf`
+//! holds two, so nearly every barrier flushes (stressing the flush path);
+//! `wbcheck` and the `eager` barrier use a size of zero, which sends every
+//! barrier to the slow path.
+
+use crate::runtime::{MutatorState, Runtime};
+
+/// Capacity of a write barrier buffer, in entries.
+pub(crate) const WBBUF_LEN: usize = 512;
+
+pub(crate) struct WbBuf {
+    /// Next free entry.
+    pub(crate) next: usize,
+    /// The fast path stores only while `next + 2 <= end`. Invariant:
+    /// `end <= WBBUF_LEN - 2`, so the slow path can always append one more
+    /// store's entries before flushing.
+    pub(crate) end: usize,
+    /// Entries one store takes: 1 (old value only) or 2 (old and new).
+    pub(crate) per_store: usize,
+    pub(crate) buf: [usize; WBBUF_LEN],
+}
+
+impl WbBuf {
+    pub(crate) fn new(end: usize, per_store: usize) -> WbBuf {
+        assert!(end <= WBBUF_LEN - 2 && (per_store == 1 || per_store == 2));
+        WbBuf { next: 0, end, per_store, buf: [0; WBBUF_LEN] }
+    }
+}
+
+/// What flushes found, per mutator; summed into the heap statistics.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BarrierStats {
+    /// Barrier calls that recorded entries (stores while marking).
+    pub stores: u64,
+    /// Flushes (buffer full, termination, detach; every store when eager).
+    pub flushes: u64,
+    /// Entries processed by flushes.
+    pub entries: u64,
+    /// Entries that were null.
+    pub nil: u64,
+    /// Entries that did not point into the heap.
+    pub non_heap: u64,
+    /// Entries whose object was already marked.
+    pub already_marked: u64,
+    /// Entries whose object was newly marked but holds no pointers.
+    pub noscan: u64,
+    /// Entries whose object was newly marked and queued for scanning.
+    pub greyed: u64,
+}
+
+impl std::ops::AddAssign for BarrierStats {
+    fn add_assign(&mut self, o: BarrierStats) {
+        self.stores += o.stores;
+        self.flushes += o.flushes;
+        self.entries += o.entries;
+        self.nil += o.nil;
+        self.non_heap += o.non_heap;
+        self.already_marked += o.already_marked;
+        self.noscan += o.noscan;
+        self.greyed += o.greyed;
+    }
+}
+
+/// Flushes `st`'s buffer.
+///
+/// # Safety
+/// The caller is `st`'s running owner, or the collector while the owner is
+/// stopped (gc/stw.rs): either way it has exclusive use of the buffer, work
+/// buffers and counters of `st`.
+pub(crate) unsafe fn flush(rt: &Runtime, st: &MutatorState) {
+    // SAFETY: exclusive use, per the contract.
+    let wb = unsafe { &mut *st.wb.get() };
+    let n = std::mem::replace(&mut wb.next, 0);
+    if n > 0 {
+        // SAFETY: as above.
+        unsafe { flush_entries(rt, st, &mut wb.buf[..n]) };
+    }
+}
+
+/// Shades the objects `entries` point to (see the module comment); the
+/// slice is used as scratch space for the compaction.
+///
+/// # Safety
+/// As for `flush`.
+pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mut [usize]) {
+    // SAFETY: exclusive use, per the contract.
+    let (stats, gcw, marked) = unsafe { (&mut *st.wb_stats.get(), &mut *st.gcw.get(), &mut *st.marked.get()) };
+    let heap = &rt.mheap;
+    let mut grey = 0;
+    stats.flushes += 1;
+    stats.entries += entries.len() as u64;
+    for i in 0..entries.len() {
+        let p = entries[i];
+        if p == 0 {
+            stats.nil += 1;
+            continue;
+        }
+        let Some(span) = heap.span_of(p) else {
+            stats.non_heap += 1;
+            continue;
+        };
+        let idx = span.index_of(p);
+        if span.mark.test_and_set(idx) {
+            stats.already_marked += 1;
+            continue;
+        }
+        marked.objects_marked += 1;
+        marked.bytes_marked += span.elem_size.get();
+        if span.noscan() {
+            stats.noscan += 1;
+            continue;
+        }
+        // Compact in place: `grey <= i`, so this never overwrites an entry
+        // not yet examined.
+        entries[grey] = span.base_of(idx);
+        grey += 1;
+    }
+    stats.greyed += grey as u64;
+    if grey > 0 && gcw.put_batch(&rt.queues, &entries[..grey]) {
+        rt.wake_mark_workers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BarrierRecord, Config, Heap, Slot, Trace};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[derive(Trace)]
+    struct Obj {
+        next: Slot<Obj>,
+    }
+
+    fn heap(record: BarrierRecord) -> Heap {
+        Heap::new(Config { read_env: false, barrier_record: record, ..Config::default() }).unwrap()
+    }
+
+    #[test]
+    fn flush_filters_nil_nonheap_marked_noscan_and_greys_the_rest() {
+        let heap = heap(BarrierRecord::Old);
+        let mu = heap.mutator();
+        let rt = mu.runtime();
+        let fresh = mu.alloc(Obj { next: Slot::null() });
+        let premarked = mu.alloc(Obj { next: Slot::null() });
+        let plain = mu.alloc(5u64);
+        let sp = rt.mheap.span_of(premarked.addr()).unwrap();
+        sp.mark.test_and_set(sp.index_of(premarked.addr()));
+        let on_stack = 0u64;
+        let mut entries = [
+            0,
+            &on_stack as *const u64 as usize,
+            premarked.addr(),
+            plain.addr(),
+            fresh.addr(),
+            fresh.addr(),
+        ];
+        // SAFETY: the test thread is the running owner of `mu`.
+        unsafe { flush_entries(rt, mu.state(), &mut entries) };
+        // SAFETY: as above.
+        let stats = unsafe { *mu.state().wb_stats.get() };
+        assert_eq!(
+            stats,
+            BarrierStats { stores: 0, flushes: 1, entries: 6, nil: 1, non_heap: 1, already_marked: 2, noscan: 1, greyed: 1 }
+        );
+        // The newly grey object was compacted to the front, as its base.
+        assert_eq!(entries[0], fresh.addr() - crate::heap::object::HEADER_SIZE);
+        let noscan_span = rt.mheap.span_of(plain.addr()).unwrap();
+        assert!(noscan_span.mark.get(noscan_span.index_of(plain.addr())), "noscan objects are marked");
+        // SAFETY: as above.
+        let gcw = unsafe { &mut *mu.state().gcw.get() };
+        assert_eq!(gcw.try_get(&rt.queues), Some(entries[0]), "the grey object went to the mutator's work");
+        assert_eq!(gcw.try_get(&rt.queues), None, "and nothing else");
+    }
+
+    /// Turns marking on by hand (no collector thread runs in these tests).
+    fn with_marking(rt: &Runtime, f: impl FnOnce()) {
+        rt.marking.store(true, Relaxed);
+        rt.barrier_on.store(true, Relaxed);
+        f();
+        rt.marking.store(false, Relaxed);
+        rt.barrier_on.store(false, Relaxed);
+    }
+
+    #[test]
+    fn fast_path_records_old_value_only_or_both() {
+        for (record, per_store) in [(BarrierRecord::Old, 1), (BarrierRecord::OldAndNew, 2)] {
+            let heap = heap(record);
+            let mu = heap.mutator();
+            let a = mu.alloc(Obj { next: Slot::null() });
+            let b = mu.alloc(Obj { next: Slot::null() });
+            let holder = mu.alloc(Obj { next: Slot::new(a) });
+            holder.next.set(&mu, b); // marking off: nothing recorded
+            // SAFETY: the test thread owns the buffer; reads between stores.
+            assert_eq!(unsafe { (*mu.state().wb.get()).next }, 0);
+            with_marking(mu.runtime(), || {
+                holder.next.set(&mu, a);
+                let wb = unsafe { &*mu.state().wb.get() };
+                assert_eq!(wb.next, per_store);
+                assert_eq!(wb.buf[0], b.addr(), "the overwritten value is recorded");
+                if per_store == 2 {
+                    assert_eq!(wb.buf[1], a.addr(), "hybrid mode records the new value too");
+                }
+            });
+            assert!(holder.next.points_to(a));
+        }
+    }
+
+    #[test]
+    fn bulk_fill_records_every_overwritten_slot() {
+        let heap = heap(BarrierRecord::Old);
+        let mu = heap.mutator();
+        let target = mu.alloc(Obj { next: Slot::null() });
+        let arr = mu.alloc_array(300, |i| if i % 3 == 0 { Slot::new(target) } else { Slot::null() });
+        with_marking(mu.runtime(), || {
+            arr.fill(&mu, None);
+            // SAFETY: the test thread is the running owner of `mu`.
+            let stats = unsafe { *mu.state().wb_stats.get() };
+            let wb = unsafe { &*mu.state().wb.get() };
+            assert_eq!(stats.stores, 300);
+            // 300 entries: some may have been flushed already; together they
+            // cover every overwritten slot.
+            assert_eq!(stats.entries as usize + wb.next, 300);
+        });
+        assert!(arr.iter().all(|s| s.is_null()));
+    }
+
+    #[test]
+    fn sizes_respect_the_invariant() {
+        let b = WbBuf::new(WBBUF_LEN - 2, 2);
+        assert_eq!(b.buf.len(), WBBUF_LEN);
+        assert!(std::panic::catch_unwind(|| WbBuf::new(WBBUF_LEN, 1)).is_err());
+    }
+}
