@@ -88,8 +88,32 @@ impl MutatorState {
     }
 }
 
+/// What heap handles (`Heap`, `Mutator`, `ParkedMutator`) hold. While any
+/// exists, the collector's threads may run; when the last goes, its `Drop`
+/// stops them (they hold their own references to the runtime), after which
+/// the runtime itself is dropped with no other thread touching it.
+pub(crate) struct Owner {
+    pub(crate) rt: Arc<Runtime>,
+}
+
+impl std::ops::Deref for Owner {
+    type Target = Runtime;
+    #[inline]
+    fn deref(&self) -> &Runtime {
+        &self.rt
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.rt.coordinator.shutdown();
+    }
+}
+
 pub(crate) struct Runtime {
     pub(crate) id: u64,
+    /// This runtime, for threads that need their own reference.
+    pub(crate) me: std::sync::Weak<Runtime>,
     pub(crate) settings: Settings,
     pub(crate) mheap: MHeap,
     pub(crate) stw: Stw,
@@ -117,15 +141,17 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(settings: Settings) -> std::io::Result<Runtime> {
+    pub(crate) fn new(settings: Settings) -> std::io::Result<Arc<Runtime>> {
         let limit = settings.heap_limit.unwrap_or(usize::MAX);
         let mut pacer = Pacer::new(settings.gc_percent, settings.min_heap);
         if settings.gcstoptheworld {
             pacer.set_trigger_at_goal();
         }
-        Ok(Runtime {
+        let mheap = MHeap::new(settings.reserve, limit)?;
+        Ok(Arc::new_cyclic(|me| Runtime {
             id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
-            mheap: MHeap::new(settings.reserve, limit)?,
+            me: me.clone(),
+            mheap,
             stw: Stw::new(),
             pacer,
             queues: WorkQueues::new(),
@@ -142,7 +168,7 @@ impl Runtime {
             cycle: AtomicU64::new(0),
             start: Instant::now(),
             settings,
-        })
+        }))
     }
 
     /// Registers a new running mutator.
@@ -272,10 +298,10 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // Every handle and mutator is gone: all objects are unreachable.
-        // Stop the collector's threads, then run the destructors of every
-        // object before the arena is unmapped.
-        self.coordinator.shutdown();
+        // Every handle and mutator is gone and the coordinator has exited
+        // (`Owner::drop`): all objects are unreachable. Stop the worker
+        // threads, then run the destructors of every object before the
+        // arena is unmapped.
         self.workers.shutdown();
         sweep::drop_all(self);
     }

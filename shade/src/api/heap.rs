@@ -3,7 +3,7 @@
 use crate::api::config::{Config, HeapError};
 use crate::api::mutator::{self, Mutator};
 use crate::api::stats::HeapStats;
-use crate::runtime::Runtime;
+use crate::runtime::{Owner, Runtime};
 use std::sync::Arc;
 
 /// A garbage-collected heap, shared by any number of threads.
@@ -32,7 +32,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct Heap {
-    pub(crate) rt: Arc<Runtime>,
+    pub(crate) rt: Arc<Owner>,
 }
 
 impl Heap {
@@ -42,7 +42,7 @@ impl Heap {
     pub fn new(config: Config) -> Result<Heap, HeapError> {
         let settings = config.resolve()?;
         let rt = Runtime::new(settings).map_err(HeapError::Os)?;
-        Ok(Heap { rt: Arc::new(rt) })
+        Ok(Heap { rt: Arc::new(Owner { rt }) })
     }
 
     /// Attaches the calling thread as a mutator of this heap.

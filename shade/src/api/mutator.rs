@@ -8,7 +8,7 @@ use crate::api::root::{Local, Root};
 use crate::api::trace::{Trace, Tracer, TracerKind};
 use crate::heap::object::{object_size, SizedInfo, TypeInfo, HEADER_SIZE};
 use crate::heap::sizeclass::{class_for, SpanClass};
-use crate::runtime::{MutatorState, Runtime};
+use crate::runtime::{MutatorState, Owner, Runtime};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering::*};
@@ -71,7 +71,9 @@ fn unmark_running(heap: u64) {
 /// assert_eq!(head.head, 9_999);
 /// ```
 pub struct Mutator {
-    rt: Arc<Runtime>,
+    rt: Arc<Owner>,
+    /// `&*rt.rt`, cached to save a load on the barrier and allocation paths.
+    fast: *const Runtime,
     pub(crate) st: Arc<MutatorState>,
     base: usize,
     len: usize,
@@ -79,11 +81,16 @@ pub struct Mutator {
 }
 
 impl Mutator {
-    pub(crate) fn attach(rt: Arc<Runtime>) -> Mutator {
+    pub(crate) fn attach(rt: Arc<Owner>) -> Mutator {
         mark_running(rt.id);
         let st = rt.attach();
+        Self::assemble(rt, st)
+    }
+
+    fn assemble(rt: Arc<Owner>, st: Arc<MutatorState>) -> Mutator {
         let (base, len) = rt.mheap.bounds();
-        Mutator { rt, st, base, len, _not_send: PhantomData }
+        let fast = Arc::as_ptr(&rt.rt);
+        Mutator { rt, fast, st, base, len, _not_send: PhantomData }
     }
 
     /// A handle to the heap.
@@ -97,7 +104,8 @@ impl Mutator {
 
     #[inline]
     pub(crate) fn runtime(&self) -> &Runtime {
-        &self.rt
+        // SAFETY: `self.rt` keeps the runtime alive as long as `self`.
+        unsafe { &*self.fast }
     }
 
     #[inline]
@@ -125,15 +133,15 @@ impl Mutator {
                 let cache = unsafe { &mut *self.st.cache.get() };
                 match cache.alloc_fast(sc) {
                     Some(x) => x,
-                    None => self.rt.refill(&self.st, cache, sc)?,
+                    None => self.runtime().refill(&self.st, cache, sc)?,
                 }
             }
-            None => self.rt.alloc_large(&self.st, size, noscan)?,
+            None => self.runtime().alloc_large(&self.st, size, noscan)?,
         };
         if has_drop && !span.has_drop.load(Relaxed) {
             span.has_drop.store(true, Relaxed);
         }
-        if self.rt.marking.load(Relaxed) {
+        if self.runtime().marking.load(Relaxed) {
             // Allocate black: an object born during marking survives this
             // cycle and is never scanned by it (DESIGN.md).
             span.mark.test_and_set(span.index_of(base));
@@ -272,7 +280,7 @@ impl Mutator {
     /// is pending: one load and a branch.
     #[inline]
     pub fn safepoint(&mut self) {
-        if self.rt.stw.flag.load(Relaxed) {
+        if self.runtime().stw.flag.load(Relaxed) {
             self.safepoint_slow();
         }
     }
@@ -367,7 +375,7 @@ impl std::fmt::Debug for Mutator {
 /// but never delaying a collection. `Send`, so a thread pool can hand it
 /// between threads.
 pub struct ParkedMutator {
-    rt: Arc<Runtime>,
+    rt: Arc<Owner>,
     st: Arc<MutatorState>,
 }
 
@@ -380,11 +388,10 @@ impl ParkedMutator {
     pub fn unpark(self) -> Mutator {
         mark_running(self.rt.id);
         self.rt.stw.enter();
-        let (base, len) = self.rt.mheap.bounds();
         let me = std::mem::ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; we move its fields out.
         let (rt, st) = unsafe { (std::ptr::read(&me.rt), std::ptr::read(&me.st)) };
-        Mutator { rt, st, base, len, _not_send: PhantomData }
+        Mutator::assemble(rt, st)
     }
 }
 

@@ -32,8 +32,9 @@
 //! concurrent marking missed a reachable object.
 //!
 //! The coordinator is one thread per heap, started on the first request. It
-//! holds a raw pointer to the runtime; the runtime's `Drop` joins it before
-//! anything is freed.
+//! holds its own reference to the runtime; when the last heap handle goes,
+//! `Owner::drop` stops and joins it, so the runtime is dropped by whichever
+//! thread releases the last reference, with no collector thread running.
 
 use super::mark::{MarkCounters, Marker};
 use super::stats::CyclePauses;
@@ -64,11 +65,6 @@ struct CoordState {
     pacer_request: bool,
     shutdown: bool,
 }
-
-struct RtPtr(*const Runtime);
-// SAFETY: the runtime is `Sync`, and `Runtime::drop` joins the coordinator
-// thread before the pointee is destroyed.
-unsafe impl Send for RtPtr {}
 
 /// The collector's coordinator thread and its handshakes.
 pub(crate) struct Coordinator {
@@ -102,17 +98,13 @@ impl Coordinator {
 
     fn ensure_started(&self, rt: &Runtime) {
         let mut t = self.thread.lock();
-        if t.is_none() {
-            let p = RtPtr(rt);
+        if t.is_none() && !self.state.lock().shutdown {
+            // The thread holds its own reference; `Owner::drop` stops it.
+            let Some(rt) = rt.me.upgrade() else { return };
             *t = Some(
                 std::thread::Builder::new()
                     .name("shade-gc".into())
-                    .spawn(move || {
-                        let p = p;
-                        // SAFETY: see `RtPtr`.
-                        let rt = unsafe { &*p.0 };
-                        rt.coordinator.main(rt)
-                    })
+                    .spawn(move || rt.coordinator.main(&rt))
                     .expect("shade: cannot spawn the collector thread"),
             );
         }
@@ -160,7 +152,7 @@ impl Coordinator {
         }
     }
 
-    /// Stops the coordinator thread (the runtime is being dropped).
+    /// Stops the coordinator thread (the last heap handle is gone).
     pub(crate) fn shutdown(&self) {
         self.state.lock().shutdown = true;
         self.wake.notify_all();
