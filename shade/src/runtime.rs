@@ -34,6 +34,11 @@ use std::time::Instant;
 
 static NEXT_HEAP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Heaps alive in the process. While there is only one, every `Gc` belongs
+/// to it, so allocation can skip checking that a new object's pointers
+/// point into its own heap (see `Mutator::check_pointers`).
+pub(crate) static LIVE_HEAPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Per-mutator state the collector may need to reach (Go's P).
 ///
 /// The `UnsafeCell` fields are used by the owning thread while it is
@@ -148,6 +153,7 @@ impl Runtime {
             pacer.set_trigger_at_goal();
         }
         let mheap = MHeap::new(settings.reserve, limit)?;
+        LIVE_HEAPS.fetch_add(1, Relaxed);
         Ok(Arc::new_cyclic(|me| Runtime {
             id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
             me: me.clone(),
@@ -304,5 +310,6 @@ impl Drop for Runtime {
         // arena is unmapped.
         self.workers.shutdown();
         sweep::drop_all(self);
+        LIVE_HEAPS.fetch_sub(1, Relaxed);
     }
 }

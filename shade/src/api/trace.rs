@@ -70,7 +70,7 @@ pub(crate) enum TracerKind<'a> {
 
 impl Tracer<'_> {
     /// Visits one pointer (payload address; 0 is null).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn edge(&mut self, p: usize) {
         if p == 0 {
             return;

@@ -85,7 +85,7 @@ impl Marker {
     }
 
     /// Greys the object whose payload is at `p` (non-null).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn mark(&mut self, p: usize) {
         let heap = self.heap();
         let Some(span) = heap.span_of(p) else {
