@@ -144,7 +144,19 @@ impl Coordinator {
                 s.pacer_request = false;
                 s.running = true;
             }
-            rt.run_cycle();
+            // A panic here means the heap is corrupt (checkmark found a
+            // missed object, the marker found a wild pointer): like Go's
+            // `throw`, it is fatal. Unwinding would leave mutators stopped
+            // forever and let a later sweep free live objects.
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_cycle())) {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("(non-string panic)");
+                eprintln!("shade: fatal error in the collector: {msg}");
+                std::process::abort();
+            }
             let mut s = self.state.lock();
             s.running = false;
             s.completed += 1;
