@@ -104,8 +104,9 @@ impl<T> Slot<T> {
     /// Stores `v` (a `Gc` or `None`) through the write barrier.
     ///
     /// # Panics
-    /// If the slot is not inside an object of `mu`'s heap, or `v` belongs to
-    /// another heap.
+    /// If several heaps exist and the slot or `v` belongs to a heap other
+    /// than `mu`'s (a pointer must never cross heaps). A slot outside every
+    /// heap may be written; reading it back panics (see [`get`](Slot::get)).
     #[inline]
     pub fn set<'a>(&self, mu: &Mutator, v: impl Into<Option<Gc<'a, T>>>) {
         let new = v.into().map_or(0, |g| g.addr());
