@@ -15,7 +15,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
-use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields, };
+use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields};
 
 /// Derives `shade::Trace`. See the crate documentation.
 #[proc_macro_derive(Trace)]
@@ -102,11 +102,8 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
         }
     };
 
-    let no_trace = if all_tys.is_empty() {
-        quote!(true)
-    } else {
-        quote!(true #(&& <#all_tys as ::shade::Trace>::NO_TRACE)*)
-    };
+    let no_trace =
+        if all_tys.is_empty() { quote!(true) } else { quote!(true #(&& <#all_tys as ::shade::Trace>::NO_TRACE)*) };
 
     let guard = format_ident!("__ShadeMustNotImplDrop{}", name);
     Ok(quote! {

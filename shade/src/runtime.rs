@@ -249,7 +249,12 @@ impl Runtime {
 
     /// Allocates a large object (a span of its own).
     #[cold]
-    pub(crate) fn alloc_large(&self, st: &MutatorState, size: usize, noscan: bool) -> Result<(usize, &Span), AllocError> {
+    pub(crate) fn alloc_large(
+        &self,
+        st: &MutatorState,
+        size: usize,
+        noscan: bool,
+    ) -> Result<(usize, &Span), AllocError> {
         let npages = size.checked_add(PAGE_SIZE - 1).ok_or(AllocError::TooLarge { requested: size })? / PAGE_SIZE;
         let span = loop {
             match self.mheap.alloc_span(SpanClass::large(noscan), npages, npages * PAGE_SIZE) {

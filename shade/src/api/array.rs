@@ -71,10 +71,7 @@ impl<T> Array<T> {
         // length word followed by `len` initialised elements (see
         // `Mutator::alloc_array`); `len` only counts initialised elements.
         unsafe {
-            std::slice::from_raw_parts(
-                (self as *const Self as *const u8).add(ARRAY_DATA_OFFSET) as *const T,
-                self.len,
-            )
+            std::slice::from_raw_parts((self as *const Self as *const u8).add(ARRAY_DATA_OFFSET) as *const T, self.len)
         }
     }
 
@@ -211,7 +208,6 @@ impl<T: Trace> ArrayInfo<T> {
     pub(crate) const INFO: TypeInfo = TypeInfo {
         trace: trace_array::<T>,
         drop: if std::mem::needs_drop::<T>() { Some(drop_array::<T>) } else { None },
-        noscan: T::NO_TRACE,
         name: std::any::type_name::<Array<T>>,
     };
 }

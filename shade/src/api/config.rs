@@ -160,14 +160,20 @@ impl Config {
                     self.barrier = match v {
                         "buffered" => BarrierMode::Buffered,
                         "eager" => BarrierMode::Eager,
-                        _ => return Err(HeapError::Config(format!("SHADE_DEBUG: barrier={v}: expected buffered or eager"))),
+                        _ => {
+                            return Err(HeapError::Config(format!(
+                                "SHADE_DEBUG: barrier={v}: expected buffered or eager"
+                            )))
+                        }
                     }
                 }
                 "wbrecord" => {
                     self.barrier_record = match v {
                         "old" => BarrierRecord::Old,
                         "hybrid" => BarrierRecord::OldAndNew,
-                        _ => return Err(HeapError::Config(format!("SHADE_DEBUG: wbrecord={v}: expected old or hybrid"))),
+                        _ => {
+                            return Err(HeapError::Config(format!("SHADE_DEBUG: wbrecord={v}: expected old or hybrid")))
+                        }
                     }
                 }
                 _ => {
@@ -189,7 +195,9 @@ impl Config {
             if let Ok(v) = std::env::var("SHADE_GOGC") {
                 self.gc_percent = match v.trim() {
                     "off" => usize::MAX,
-                    n => n.parse().map_err(|_| HeapError::Config(format!("SHADE_GOGC={v}: expected a percentage or \"off\"")))?,
+                    n => n
+                        .parse()
+                        .map_err(|_| HeapError::Config(format!("SHADE_GOGC={v}: expected a percentage or \"off\"")))?,
                 };
             }
         }

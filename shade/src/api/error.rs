@@ -29,10 +29,9 @@ pub enum AllocError {
 impl fmt::Display for AllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AllocError::HeapLimit { requested, limit } => write!(
-                f,
-                "shade: heap limit of {limit} bytes reached (request needed {requested} more bytes)"
-            ),
+            AllocError::HeapLimit { requested, limit } => {
+                write!(f, "shade: heap limit of {limit} bytes reached (request needed {requested} more bytes)")
+            }
             AllocError::OutOfMemory { requested } => {
                 write!(f, "shade: heap address space exhausted (request of {requested} bytes)")
             }

@@ -51,12 +51,13 @@ impl<'m, T> Gc<'m, T> {
         self.ptr.as_ptr() as usize
     }
 
-    /// A reference that lives as long as the mutator borrow.
+    /// A reference that lives as long as the mutator borrow (an associated
+    /// function, like `Box::leak`, so it does not shadow `T`'s methods).
     #[inline]
-    pub fn as_ref(self) -> &'m T {
+    pub fn into_ref(this: Gc<'m, T>) -> &'m T {
         // SAFETY: the object stays allocated for 'm (see `from_raw`), and
         // heap objects are only ever accessed through shared references.
-        unsafe { &*self.ptr.as_ptr() }
+        unsafe { &*this.ptr.as_ptr() }
     }
 
     /// Whether two pointers refer to the same object.

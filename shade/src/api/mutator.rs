@@ -194,9 +194,7 @@ impl Mutator {
     /// enough memory to retry.
     #[inline]
     pub fn try_alloc<T: Trace + Send + 'static>(&self, value: T) -> Result<Gc<'_, T>, AllocError> {
-        const {
-            assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment")
-        };
+        const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
         self.check_pointers(&value);
         let size = object_size(std::mem::size_of::<T>());
         let base = self.alloc_raw(size, T::NO_TRACE, std::mem::needs_drop::<T>())?;
@@ -229,9 +227,7 @@ impl Mutator {
         len: usize,
         mut init: impl FnMut(usize) -> T,
     ) -> Result<Gc<'_, Array<T>>, AllocError> {
-        const {
-            assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment")
-        };
+        const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
         let payload = Array::<T>::payload_size(len).ok_or(AllocError::TooLarge { requested: usize::MAX })?;
         if payload > isize::MAX as usize / 2 {
             return Err(AllocError::TooLarge { requested: payload });

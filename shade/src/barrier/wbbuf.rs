@@ -171,21 +171,24 @@ mod tests {
         let sp = rt.mheap.span_of(premarked.addr()).unwrap();
         sp.mark.test_and_set(sp.index_of(premarked.addr()));
         let on_stack = 0u64;
-        let mut entries = [
-            0,
-            &on_stack as *const u64 as usize,
-            premarked.addr(),
-            plain.addr(),
-            fresh.addr(),
-            fresh.addr(),
-        ];
+        let mut entries =
+            [0, &on_stack as *const u64 as usize, premarked.addr(), plain.addr(), fresh.addr(), fresh.addr()];
         // SAFETY: the test thread is the running owner of `mu`.
         unsafe { flush_entries(rt, mu.state(), &mut entries) };
         // SAFETY: as above.
         let stats = unsafe { *mu.state().wb_stats.get() };
         assert_eq!(
             stats,
-            BarrierStats { stores: 0, flushes: 1, entries: 6, nil: 1, non_heap: 1, already_marked: 2, noscan: 1, greyed: 1 }
+            BarrierStats {
+                stores: 0,
+                flushes: 1,
+                entries: 6,
+                nil: 1,
+                non_heap: 1,
+                already_marked: 2,
+                noscan: 1,
+                greyed: 1
+            }
         );
         // The newly grey object was compacted to the front, as its base.
         assert_eq!(entries[0], fresh.addr() - crate::heap::object::HEADER_SIZE);
@@ -215,7 +218,7 @@ mod tests {
             let b = mu.alloc(Obj { next: Slot::null() });
             let holder = mu.alloc(Obj { next: Slot::new(a) });
             holder.next.set(&mu, b); // marking off: nothing recorded
-            // SAFETY: the test thread owns the buffer; reads between stores.
+                                     // SAFETY: the test thread owns the buffer; reads between stores.
             assert_eq!(unsafe { (*mu.state().wb.get()).next }, 0);
             with_marking(mu.runtime(), || {
                 holder.next.set(&mu, a);

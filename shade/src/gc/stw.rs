@@ -48,7 +48,11 @@ pub(crate) enum Stopped {
 
 impl Stw {
     pub(crate) fn new() -> Stw {
-        Stw { state: Mutex::new(State { stopping: false, running: 0 }), cv: Condvar::new(), flag: AtomicBool::new(false) }
+        Stw {
+            state: Mutex::new(State { stopping: false, running: 0 }),
+            cv: Condvar::new(),
+            flag: AtomicBool::new(false),
+        }
     }
 
     /// A new mutator starts running (waits out a stop in progress).
@@ -126,10 +130,5 @@ impl Stw {
         }
         self.flag.store(keep_flag, Relaxed);
         self.cv.notify_all();
-    }
-
-    /// Number of running mutators (diagnostics).
-    pub(crate) fn running(&self) -> usize {
-        self.state.lock().running
     }
 }

@@ -31,7 +31,9 @@ impl WorkBuf {
     }
 }
 
-/// The global lists shared by all workers of one heap.
+/// The global lists shared by all workers of one heap. Buffers are boxed so
+/// that moving one between a list and a worker moves a pointer, not 4 KiB.
+#[allow(clippy::vec_box)]
 pub(crate) struct WorkQueues {
     full: Mutex<Vec<Box<WorkBuf>>>,
     empty: Mutex<Vec<Box<WorkBuf>>>,
@@ -74,16 +76,6 @@ impl WorkQueues {
     fn put_empty(&self, mut b: Box<WorkBuf>) {
         b.n = 0;
         self.empty.lock().push(b);
-    }
-
-    /// Publishes a list of grey objects (the roots), split into buffers.
-    pub(crate) fn put_roots(&self, objs: &[usize]) {
-        for chunk in objs.chunks(WORKBUF_LEN) {
-            let mut b = self.take_empty();
-            b.obj[..chunk.len()].copy_from_slice(chunk);
-            b.n = chunk.len();
-            self.put_full(b);
-        }
     }
 }
 
@@ -156,6 +148,7 @@ impl GcWork {
     }
 
     /// Whether this worker holds no grey object.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.wbuf1.n == 0 && self.wbuf2.n == 0
     }

@@ -79,8 +79,7 @@ impl MHeap {
         let npages = reserve >> PAGE_SHIFT;
         // A zeroed allocation: the OS maps these pages lazily, so a large,
         // mostly unused table costs address space, not memory.
-        let page_table: Box<[AtomicPtr<Span>]> =
-            (0..npages).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        let page_table: Box<[AtomicPtr<Span>]> = (0..npages).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
         Ok(MHeap {
             base: region.base(),
             len: region.len(),
@@ -101,12 +100,6 @@ impl MHeap {
         (self.base, self.len)
     }
 
-    /// Whether `p` lies in the arena.
-    #[inline]
-    pub(crate) fn contains(&self, p: usize) -> bool {
-        p.wrapping_sub(self.base) < self.len
-    }
-
     /// The span holding address `p`, if `p` is inside an in-use span.
     #[inline]
     pub(crate) fn span_of(&self, p: usize) -> Option<&Span> {
@@ -122,19 +115,11 @@ impl MHeap {
     }
 
     /// Allocates a span of `npages` pages for objects of `elem_size` bytes.
-    pub(crate) fn alloc_span(
-        &self,
-        class: SpanClass,
-        npages: usize,
-        elem_size: usize,
-    ) -> Result<&Span, AllocError> {
+    pub(crate) fn alloc_span(&self, class: SpanClass, npages: usize, elem_size: usize) -> Result<&Span, AllocError> {
         let first = {
             let mut pages = self.pages.lock();
             if (pages.in_use() + npages) * PAGE_SIZE > self.limit {
-                return Err(AllocError::HeapLimit {
-                    requested: npages * PAGE_SIZE,
-                    limit: self.limit,
-                });
+                return Err(AllocError::HeapLimit { requested: npages * PAGE_SIZE, limit: self.limit });
             }
             pages.alloc(npages).ok_or(AllocError::OutOfMemory { requested: npages * PAGE_SIZE })?
         };

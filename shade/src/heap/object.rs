@@ -35,8 +35,6 @@ pub(crate) struct TypeInfo {
     pub(crate) trace: unsafe fn(*const u8, &mut Tracer<'_>),
     /// Runs the payload's drop glue, if it has any.
     pub(crate) drop: Option<unsafe fn(*mut u8)>,
-    /// Whether objects of this type hold no GC pointers (go to noscan spans).
-    pub(crate) noscan: bool,
     /// Type name, for error messages and debugging.
     pub(crate) name: fn() -> &'static str,
 }
@@ -48,7 +46,6 @@ impl<T: Trace> SizedInfo<T> {
     pub(crate) const INFO: TypeInfo = TypeInfo {
         trace: trace_sized::<T>,
         drop: if std::mem::needs_drop::<T>() { Some(drop_sized::<T>) } else { None },
-        noscan: T::NO_TRACE,
         name: std::any::type_name::<T>,
     };
 }

@@ -219,7 +219,7 @@ mod tests {
         for c in 1..NUM_CLASSES {
             let bytes = CLASS_PAGES[c] as usize * PAGE_SIZE;
             let n = bytes / CLASS_SIZE[c] as usize;
-            assert!(n >= 1 && n <= MAX_OBJECTS_PER_SPAN);
+            assert!((1..=MAX_OBJECTS_PER_SPAN).contains(&n));
             assert!((bytes % CLASS_SIZE[c] as usize) * 8 <= bytes, "class {c}");
         }
     }

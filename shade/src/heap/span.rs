@@ -158,10 +158,6 @@ impl Span {
         self.cache.set(self.free_bits(0));
     }
 
-    pub(crate) fn end(&self) -> usize {
-        self.start.get() + self.npages.get() * PAGE_SIZE
-    }
-
     pub(crate) fn noscan(&self) -> bool {
         self.class.get().noscan()
     }

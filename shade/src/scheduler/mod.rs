@@ -47,7 +47,15 @@ impl WorkerPool {
         WorkerPool {
             size,
             shared: Arc::new(Shared {
-                state: Mutex::new(State { job: None, generation: 0, next_id: 1, pending: 0, limit: 0, shutdown: false, panicked: false }),
+                state: Mutex::new(State {
+                    job: None,
+                    generation: 0,
+                    next_id: 1,
+                    pending: 0,
+                    limit: 0,
+                    shutdown: false,
+                    panicked: false,
+                }),
                 work: Condvar::new(),
                 done: Condvar::new(),
             }),
@@ -88,8 +96,7 @@ impl WorkerPool {
             // SAFETY (lifetime erasure): the pointer is cleared below before
             // `run` returns, and `run` waits for every worker to finish the
             // job, so no worker uses it after `job`'s borrow ends.
-            let erased: *const Job =
-                unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync + '_), &'static Job>(job) };
+            let erased: *const Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync + '_), &'static Job>(job) };
             s.job = Some(JobPtr(erased));
             s.generation += 1;
             s.next_id = 1;

@@ -52,10 +52,7 @@ impl Region {
                 munmap((aligned + len) as *mut _, tail)?;
             }
         }
-        Ok(Region {
-            base: NonNull::new(aligned as *mut u8).expect("mmap returned null"),
-            len,
-        })
+        Ok(Region { base: NonNull::new(aligned as *mut u8).expect("mmap returned null"), len })
     }
 
     pub(crate) fn base(&self) -> usize {
@@ -72,8 +69,7 @@ impl Region {
         debug_assert!(addr >= self.base() && addr + len <= self.base() + self.len);
         // SAFETY: the range is inside our mapping and holds no live objects
         // (the page heap only releases free page runs).
-        unsafe { rustix::mm::madvise(addr as *mut _, len, rustix::mm::Advice::LinuxDontNeed) }
-            .is_ok()
+        unsafe { rustix::mm::madvise(addr as *mut _, len, rustix::mm::Advice::LinuxDontNeed) }.is_ok()
     }
 }
 
