@@ -1,1 +1,280 @@
-fn main() {}
+//! `shade-bench`: benchmarks Shade against other memory managers.
+//!
+//! `cargo run --release` at the workspace root runs the default suite; see
+//! `--help`. Layout:
+//!
+//! * `main.rs`: command line, and the hidden `--run-one` child entry point;
+//! * `runner.rs`: runs the selected benchmarks, each peer in a child process,
+//!   peers interleaved within each repetition, with progress on stderr;
+//! * `measure.rs`: wall / CPU time, peak RSS, the child result protocol;
+//! * `report.rs`: machine information and the markdown results;
+//! * `workloads/`: the workloads and their peers.
+
+#![forbid(unsafe_code)]
+
+mod measure;
+mod report;
+mod runner;
+mod workloads;
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use workloads::{Params, WorkloadId};
+
+const LONG_ABOUT: &str = "\
+Benchmarks the Shade garbage collector against other memory managers.
+
+Each workload is run by several peers (implementations): Shade, and baselines
+such as Box (malloc/free) and Rc. Every run of every peer happens in a fresh
+child process (this binary re-executed with a hidden --run-one flag), so peak
+RSS is measured per peer and no peer inherits another's heap. Within each
+repetition the peers run one after the other (A, B, A, B, ...) so machine
+noise hits all of them alike; the report gives the median and the minimum over
+the repetitions, and Shade's ratio to each baseline from the same invocation.
+
+Measured per run, inside the child around the workload: wall time, CPU time
+(all threads: user + system, including Shade's mark workers), peak RSS (the
+child's VmHWM, which includes the 2-3 MiB a process starts with) and, for
+Shade, its collector statistics (cycles, total and maximum stop-the-world
+pause, mark and sweep time).
+
+Progress goes to stderr; the markdown report goes to stdout and to --out.
+Always build in release mode: cargo run --release -- [OPTIONS]
+
+Shade's heap uses Config::default(); the SHADE_GOGC and SHADE_DEBUG
+environment variables are passed to the children and apply as usual
+(e.g. SHADE_GOGC=200).";
+
+const AFTER_HELP: &str = "\
+Examples:
+  cargo run --release                                  # default suite, ~5 minutes on 2 cores
+  cargo run --release -- --quick                       # smoke run, a few seconds
+  cargo run --release -- --workloads binary-trees --depth 18 --reps 5
+  cargo run --release -- --workloads alloc --peers shade,box --alloc-count 10M
+  cargo run --release -- --list";
+
+/// Command-line options.
+#[derive(Parser, Debug)]
+#[command(name = "shade-bench", version, about = "Benchmarks the Shade garbage collector against other memory managers.", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    /// Workloads to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [WorkloadId::Alloc, WorkloadId::BinaryTrees]
+    )]
+    workloads: Vec<WorkloadId>,
+
+    /// Only run these peers, comma-separated (e.g. shade,rc); default: all.
+    /// See --list for the peers of each benchmark.
+    #[arg(long, value_delimiter = ',', value_name = "PEERS")]
+    peers: Vec<String>,
+
+    /// binary-trees: maximum tree depth N (the benchmarks-game argument;
+    /// values below 6 mean 6). [default: 21, 16 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=28))]
+    depth: Option<u32>,
+
+    /// alloc: objects allocated per run, per peer. Accepts underscores and
+    /// k/M/G suffixes (50_000_000, 50M). [default: 50M, 2M with --quick]
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    alloc_count: Option<u64>,
+
+    /// Repetitions of every (benchmark, peer) run; the report gives the
+    /// median and the minimum. [default: 3, 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    reps: Option<u32>,
+
+    /// Smoke run with small sizes (a few seconds in all); explicit --depth,
+    /// --alloc-count and --reps still apply.
+    #[arg(long)]
+    quick: bool,
+
+    /// Where to write the markdown report (its directory is created).
+    #[arg(long, value_name = "PATH", default_value = "bench-results/latest.md")]
+    out: PathBuf,
+
+    /// List the benchmarks and their peers, then exit.
+    #[arg(long)]
+    list: bool,
+
+    /// Internal: run one peer of one benchmark in this process and print its
+    /// result line (used by the parent process).
+    #[arg(long, hide = true, value_name = "BENCH:PEER")]
+    run_one: Option<String>,
+}
+
+/// Parses a count such as `50000000`, `50_000_000`, `50M`, `2k`.
+fn parse_count(s: &str) -> Result<u64, String> {
+    let t: String = s.chars().filter(|&c| c != '_').collect();
+    let (digits, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1_000),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1_000_000),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1_000_000_000),
+        _ => (&t[..], 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a count (examples: 1000000, 1_000_000, 1M)"))
+}
+
+impl Cli {
+    fn params(&self) -> Params {
+        Params {
+            depth: self.depth.unwrap_or(if self.quick { 16 } else { 21 }),
+            alloc_count: self.alloc_count.unwrap_or(if self.quick {
+                2_000_000
+            } else {
+                50_000_000
+            }),
+        }
+    }
+
+    fn reps(&self) -> u32 {
+        self.reps.unwrap_or(if self.quick { 1 } else { 3 })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let params = cli.params();
+
+    if let Some(spec) = &cli.run_one {
+        return match workloads::lookup(spec) {
+            Ok((_, peer)) => {
+                measure::child_main(peer.kind, &params);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("shade-bench: --run-one: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+
+    if cli.list {
+        for b in workloads::all() {
+            println!("{} (workload {}): {}", b.id, b.workload.name(), b.title);
+            for p in &b.peers {
+                println!("    {:<6} {}", p.name, p.about);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let benches: Vec<_> = workloads::all()
+        .into_iter()
+        .filter(|b| cli.workloads.contains(&b.workload))
+        .collect();
+    for p in &cli.peers {
+        if !benches.iter().any(|b| b.peer(p).is_some()) {
+            eprintln!("shade-bench: no selected benchmark has a peer called {p:?} (see --list)");
+            return ExitCode::from(2);
+        }
+    }
+
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("shade-bench: cannot find my own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let plan = runner::Plan {
+        benches,
+        peers: cli.peers.clone(),
+        params,
+        reps: cli.reps(),
+    };
+    let load_at_start = report::Machine::loadavg();
+    if let Some(l1) = load_at_start
+        .as_deref()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|l| l.parse::<f64>().ok())
+    {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if l1 >= 0.5 * cpus as f64 {
+            eprintln!(
+                "shade-bench: note: 1-minute load average is {l1:.2} on {cpus} CPUs; \
+                 other processes compete with the benchmark and the numbers will be noisy"
+            );
+        }
+    }
+    let results = runner::run(&exe, &plan);
+    let command = std::iter::once("shade-bench".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let machine = report::Machine {
+        load_at_start,
+        ..report::Machine::collect()
+    };
+    let md = report::render(&results, &plan, &machine, &command);
+    println!("{md}");
+
+    if let Some(dir) = cli.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("shade-bench: cannot create {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = std::fs::write(&cli.out, &md) {
+        eprintln!("shade-bench: cannot write {}: {e}", cli.out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("report written to {}", cli.out.display());
+
+    let problems = results.problems();
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("shade-bench: {p}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("50_000_000"), Ok(50_000_000));
+        assert_eq!(parse_count("50M"), Ok(50_000_000));
+        assert_eq!(parse_count("2k"), Ok(2_000));
+        assert_eq!(parse_count("7"), Ok(7));
+        assert!(parse_count("").is_err());
+        assert!(parse_count("M").is_err());
+        assert!(parse_count("1.5M").is_err());
+        assert!(parse_count("99999999999G").is_err());
+    }
+
+    #[test]
+    fn defaults_and_quick() {
+        let d = Cli::parse_from(["shade-bench"]);
+        assert_eq!(d.workloads, [WorkloadId::Alloc, WorkloadId::BinaryTrees]);
+        assert_eq!(
+            (d.params().depth, d.params().alloc_count, d.reps()),
+            (21, 50_000_000, 3)
+        );
+        let q = Cli::parse_from(["shade-bench", "--quick", "--reps", "2"]);
+        assert_eq!(
+            (q.params().depth, q.params().alloc_count, q.reps()),
+            (16, 2_000_000, 2)
+        );
+        let w = Cli::parse_from(["shade-bench", "--workloads", "binary-trees"]);
+        assert_eq!(w.workloads, [WorkloadId::BinaryTrees]);
+    }
+}

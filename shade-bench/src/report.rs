@@ -1,0 +1,431 @@
+//! The markdown report: machine information, a summary of Shade's ratios
+//! to each baseline, and one table per benchmark.
+
+use crate::measure::{max, median, min, Sample};
+use crate::runner::{BenchResult, PeerResult, Plan, Results};
+use crate::workloads::{Unit, SUBJECT};
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What the report says about the machine.
+pub struct Machine {
+    /// CPU model name.
+    pub cpu: String,
+    /// Logical CPUs listed in /proc/cpuinfo.
+    pub logical_cpus: Option<usize>,
+    /// Distinct (package, core) pairs in /proc/cpuinfo.
+    pub physical_cores: Option<usize>,
+    /// CPUs this process may use.
+    pub available: usize,
+    /// Total memory, KiB.
+    pub mem_kb: Option<u64>,
+    /// Kernel name and release.
+    pub os: String,
+    /// When the report was made (UTC).
+    pub date: String,
+    /// /proc/loadavg when the suite started (other processes compete with
+    /// the benchmark on a shared machine).
+    pub load_at_start: Option<String>,
+}
+
+impl Machine {
+    /// Reads /proc and the clock.
+    pub fn collect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |l: &str, k: &str| -> Option<String> {
+            let (key, v) = l.split_once(':')?;
+            (key.trim() == k).then(|| v.trim().to_string())
+        };
+        let cpu = ["model name", "Model", "Hardware", "cpu model"]
+            .iter()
+            .find_map(|k| cpuinfo.lines().find_map(|l| field(l, k)))
+            .unwrap_or_else(|| "unknown CPU".into());
+        let logical = cpuinfo
+            .lines()
+            .filter(|l| field(l, "processor").is_some())
+            .count();
+        let mut cores = std::collections::BTreeSet::new();
+        let mut phys = String::new();
+        for l in cpuinfo.lines() {
+            if let Some(v) = field(l, "physical id") {
+                phys = v;
+            } else if let Some(v) = field(l, "core id") {
+                cores.insert((phys.clone(), v));
+            }
+        }
+        let mem_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Machine {
+            cpu,
+            logical_cpus: (logical > 0).then_some(logical),
+            physical_cores: (!cores.is_empty()).then_some(cores.len()),
+            available: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mem_kb,
+            os: format!("{} {release}", std::env::consts::OS)
+                .trim()
+                .to_string(),
+            date: utc_now(),
+            load_at_start: None,
+        }
+    }
+
+    /// The 1-, 5- and 15-minute load averages, if available.
+    pub fn loadavg() -> Option<String> {
+        let l = std::fs::read_to_string("/proc/loadavg").ok()?;
+        Some(l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.cpu.clone();
+        if let Some(n) = self.logical_cpus {
+            let _ = write!(s, ", {n} logical CPUs");
+        }
+        if let Some(n) = self.physical_cores {
+            let _ = write!(s, " ({n} physical cores)");
+        }
+        let _ = write!(s, ", {} available to the process", self.available);
+        if let Some(kb) = self.mem_kb {
+            let _ = write!(s, ", {:.1} GiB RAM", kb as f64 / (1 << 20) as f64);
+        }
+        let _ = write!(s, ", {}", self.os);
+        s
+    }
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Aggregated figures of one peer.
+struct Agg {
+    /// Primary figure per sample (ns/op or seconds).
+    primary: Vec<f64>,
+    cpu_s: Vec<f64>,
+    rss_mib: Vec<f64>,
+    gc_cycles: Vec<f64>,
+    gc_pause_total_ms: Vec<f64>,
+    gc_pause_max_ms: Vec<f64>,
+    has_gc: bool,
+}
+
+fn primary(unit: Unit, s: &Sample) -> f64 {
+    match unit {
+        Unit::NsPerOp(_) => s.wall.as_secs_f64() * 1e9 / s.outcome.ops.max(1) as f64,
+        Unit::Seconds => s.wall.as_secs_f64(),
+    }
+}
+
+impl Agg {
+    fn of(unit: Unit, p: &PeerResult) -> Agg {
+        let gcs: Vec<_> = p.samples.iter().filter_map(|s| s.outcome.gc).collect();
+        Agg {
+            primary: p.samples.iter().map(|s| primary(unit, s)).collect(),
+            cpu_s: p.samples.iter().map(|s| s.cpu.as_secs_f64()).collect(),
+            rss_mib: p
+                .samples
+                .iter()
+                .filter_map(|s| s.peak_rss_kb)
+                .map(|k| k as f64 / 1024.0)
+                .collect(),
+            gc_cycles: gcs.iter().map(|g| g.cycles as f64).collect(),
+            gc_pause_total_ms: gcs
+                .iter()
+                .map(|g| g.pause_total.as_secs_f64() * 1e3)
+                .collect(),
+            gc_pause_max_ms: gcs
+                .iter()
+                .map(|g| g.pause_max.as_secs_f64() * 1e3)
+                .collect(),
+            has_gc: !gcs.is_empty(),
+        }
+    }
+}
+
+fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.decimals$}"))
+}
+
+fn fmt_primary(unit: Unit, v: Option<f64>) -> String {
+    match (unit, v) {
+        (_, None) => "n/a".into(),
+        (Unit::NsPerOp(_), Some(x)) => format!("{x:.2} ns"),
+        (Unit::Seconds, Some(x)) => format!("{x:.3} s"),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "n/a".into(),
+    }
+}
+
+fn unit_label(unit: Unit) -> String {
+    match unit {
+        Unit::NsPerOp(op) => format!("ns/{op}"),
+        Unit::Seconds => "wall time".into(),
+    }
+}
+
+/// The summary rows: Shade against every other peer of every benchmark.
+fn summary(out: &mut String, results: &Results<'_>) {
+    out.push_str(
+        "| benchmark | metric | Shade (median) | baseline | baseline (median) | \
+         Shade/baseline (median) | Shade/baseline (min) | CPU time ratio | peak RSS ratio |\n",
+    );
+    out.push_str("|---|---|--:|---|--:|--:|--:|--:|--:|\n");
+    for br in &results.benches {
+        let unit = br.bench.unit;
+        let Some(subject) = br.peer(SUBJECT) else {
+            continue;
+        };
+        let s = Agg::of(unit, subject);
+        for base in br.peers.iter().filter(|p| p.peer.name != SUBJECT) {
+            let b = Agg::of(unit, base);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} |",
+                br.bench.id,
+                unit_label(unit),
+                fmt_primary(unit, median(&s.primary)),
+                base.peer.name,
+                fmt_primary(unit, median(&b.primary)),
+                ratio(median(&s.primary), median(&b.primary)),
+                ratio(min(&s.primary), min(&b.primary)),
+                ratio(median(&s.cpu_s), median(&b.cpu_s)),
+                ratio(max(&s.rss_mib), max(&b.rss_mib)),
+            );
+        }
+    }
+}
+
+/// One benchmark's section.
+fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
+    let b = br.bench;
+    let unit = b.unit;
+    let _ = writeln!(out, "## {}\n\n{}\n", b.title, (b.about)(&plan.params));
+    let first = match unit {
+        Unit::NsPerOp(op) => format!("ns/{op} median | ns/{op} min"),
+        Unit::Seconds => "wall median | wall min".into(),
+    };
+    let _ = writeln!(
+        out,
+        "| peer | {first} | CPU median | CPU/wall | peak RSS (max) | GC cycles | \
+         GC pause total | GC pause max | checksum | runs |"
+    );
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for p in &br.peers {
+        let a = Agg::of(unit, p);
+        let wall_s: Vec<f64> = p.samples.iter().map(|s| s.wall.as_secs_f64()).collect();
+        let util = match (median(&a.cpu_s), median(&wall_s)) {
+            (Some(c), Some(w)) if w > 0.0 => format!("{:.2}", c / w),
+            _ => "n/a".into(),
+        };
+        let (cycles, ptotal, pmax) = if a.has_gc {
+            (
+                fmt_opt(median(&a.gc_cycles), 0),
+                format!("{} ms", fmt_opt(median(&a.gc_pause_total_ms), 1)),
+                format!("{} ms", fmt_opt(max(&a.gc_pause_max_ms), 2)),
+            )
+        } else {
+            ("–".into(), "–".into(), "–".into())
+        };
+        let checksum = p
+            .samples
+            .first()
+            .map_or("n/a".into(), |s| s.outcome.checksum.to_string());
+        let runs = if p.errors.is_empty() {
+            p.samples.len().to_string()
+        } else {
+            format!("{} ({} failed)", p.samples.len(), p.errors.len())
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} s | {} | {} MiB | {} | {} | {} | {} | {} |",
+            p.peer.name,
+            fmt_primary(unit, median(&a.primary)),
+            fmt_primary(unit, min(&a.primary)),
+            fmt_opt(median(&a.cpu_s), 3),
+            util,
+            fmt_opt(max(&a.rss_mib), 1),
+            cycles,
+            ptotal,
+            pmax,
+            checksum,
+            runs,
+        );
+    }
+    out.push('\n');
+    if let Some(subject) = br.peer(SUBJECT) {
+        let s = Agg::of(unit, subject);
+        for base in br.peers.iter().filter(|p| p.peer.name != SUBJECT) {
+            let bb = Agg::of(unit, base);
+            let _ = writeln!(
+                out,
+                "- Shade/{}: **{}** (median), {} (min); CPU time {}; peak RSS {}",
+                base.peer.name,
+                ratio(median(&s.primary), median(&bb.primary)),
+                ratio(min(&s.primary), min(&bb.primary)),
+                ratio(median(&s.cpu_s), median(&bb.cpu_s)),
+                ratio(max(&s.rss_mib), max(&bb.rss_mib)),
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "- checksums: {}",
+        if br.checksums_agree() {
+            "all peers and runs agree"
+        } else {
+            "**MISMATCH between peers or runs**"
+        }
+    );
+    if let Some(g) = br
+        .peer(SUBJECT)
+        .and_then(|p| p.samples.first())
+        .and_then(|s| s.outcome.gc)
+    {
+        let _ = writeln!(
+            out,
+            "- Shade (first run): {} mark workers, {:.1} MiB allocated, mark {:.1} ms, sweep {:.1} ms",
+            g.mark_workers,
+            g.allocated_bytes as f64 / (1 << 20) as f64,
+            g.mark_total.as_secs_f64() * 1e3,
+            g.sweep_total.as_secs_f64() * 1e3,
+        );
+    }
+    if let Some(s) = br
+        .peers
+        .iter()
+        .flat_map(|p| &p.samples)
+        .find(|s| !s.outcome.lines.is_empty())
+    {
+        out.push_str("\nOutput (identical for every peer):\n\n```text\n");
+        for l in &s.outcome.lines {
+            let _ = writeln!(out, "{l}");
+        }
+        out.push_str("```\n");
+    }
+    out.push('\n');
+}
+
+/// Renders the whole report.
+pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &str) -> String {
+    let mut out = String::new();
+    out.push_str("# Shade benchmark results\n\n");
+    let _ = writeln!(out, "- date: {}", machine.date);
+    let _ = writeln!(out, "- machine: {}", machine.describe());
+    let _ = writeln!(
+        out,
+        "- load average (1/5/15 min): {} at start, {} at end",
+        machine.load_at_start.as_deref().unwrap_or("n/a"),
+        Machine::loadavg().as_deref().unwrap_or("n/a")
+    );
+    let _ = writeln!(
+        out,
+        "- build: shade-bench {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        if cfg!(debug_assertions) {
+            "DEBUG build: numbers are meaningless, use --release"
+        } else {
+            "release"
+        }
+    );
+    let _ = writeln!(out, "- command: `{command}`");
+    let _ = writeln!(
+        out,
+        "- sizes: binary-trees depth {}, alloc count {}, {} repetition{} per peer; suite took {:.1} s",
+        plan.params.depth,
+        plan.params.alloc_count,
+        plan.reps,
+        if plan.reps == 1 { "" } else { "s" },
+        results.elapsed.as_secs_f64()
+    );
+    let env: Vec<String> = ["SHADE_GOGC", "SHADE_DEBUG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    let _ = writeln!(
+        out,
+        "- Shade: `Config::default()`{}",
+        if env.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", env.join(" "))
+        }
+    );
+    out.push_str(
+        "- method: each run is a fresh child process; peers alternate within each repetition; \
+         wall and CPU time (all threads) are measured in the child around the workload; \
+         peak RSS is the child's VmHWM (includes the process's start-up RSS). Ratios compare \
+         Shade with each baseline from this same invocation; below 1× Shade is faster/smaller.\n\n",
+    );
+
+    out.push_str("## Summary\n\n");
+    summary(&mut out, results);
+    out.push('\n');
+    for br in &results.benches {
+        bench_section(&mut out, br, plan);
+    }
+    let problems = results.problems();
+    if !problems.is_empty() {
+        out.push_str("## Problems\n\n");
+        for p in problems {
+            let _ = writeln!(out, "- {p}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert!(utc_now().ends_with(" UTC"));
+    }
+
+    #[test]
+    fn machine_info_is_readable() {
+        let m = Machine::collect();
+        assert!(m.available >= 1);
+        assert!(!m.describe().is_empty());
+    }
+}
