@@ -74,3 +74,9 @@ pub use barrier::wbbuf::BarrierStats;
 pub use barrier::{BarrierMode, BarrierRecord};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;
+
+/// The README's Rust examples are compiled and run as doctests, so the
+/// quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
