@@ -68,7 +68,7 @@ pub use api::heap::Heap;
 pub use api::mutator::{Mutator, ParkedMutator};
 pub use api::root::{Local, Root};
 pub use api::slot::Slot;
-pub use api::stats::HeapStats;
+pub use api::stats::{CycleInfo, HeapStats};
 pub use api::trace::{Trace, Tracer};
 pub use barrier::wbbuf::BarrierStats;
 pub use barrier::{BarrierMode, BarrierRecord};

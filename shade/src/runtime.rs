@@ -297,6 +297,13 @@ impl Runtime {
         self.pacer.assist_done(bytes);
     }
 
+    /// Keeps the first destructor panic of a sweep, and raises the safepoint
+    /// flag so that the next mutator to reach a safepoint resumes it.
+    pub(crate) fn defer_panic(&self, p: Box<dyn Any + Send>) {
+        self.deferred_panic.lock().get_or_insert(p);
+        self.stw.flag.store(true, Relaxed);
+    }
+
     /// Wakes an idle mark worker (a flush published a full work buffer).
     pub(crate) fn wake_mark_workers(&self) {
         self.coordinator.wake_marker();

@@ -280,6 +280,10 @@ impl Mutator {
 
     /// A point where a collection may start or finish. Cheap when nothing
     /// is pending: one load and a branch.
+    ///
+    /// # Panics
+    /// Resumes the panic of a destructor that a sweep ran (on any thread)
+    /// since the last safepoint or `collect`; the heap stays consistent.
     #[inline]
     pub fn safepoint(&mut self) {
         if self.runtime().stw.flag.load(Relaxed) {
@@ -291,6 +295,11 @@ impl Mutator {
     #[inline(never)]
     fn safepoint_slow(&mut self) {
         self.rt.stw.block_if_stopping();
+        let deferred = self.rt.deferred_panic.lock().take();
+        self.rt.stw.lower_flag_if_idle();
+        if let Some(p) = deferred {
+            std::panic::resume_unwind(p);
+        }
     }
 
     /// Runs a full collection (mark and sweep) now and waits for it (Go's

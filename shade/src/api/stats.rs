@@ -5,6 +5,33 @@ use crate::runtime::Runtime;
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
 
+/// What one collection cycle did (see [`HeapStats::cycle_log`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CycleInfo {
+    /// Cycle number (1-based).
+    pub cycle: u64,
+    /// When the cycle ended, since the heap was created.
+    pub at: Duration,
+    /// Heap size (bytes charged) when the cycle started.
+    pub heap_before: usize,
+    /// Bytes found live (marked, plus allocated black during marking).
+    pub heap_live: usize,
+    /// The goal set for the next cycle.
+    pub goal: usize,
+    /// The mark-start pause (the whole mark in stop-the-world mode).
+    pub pause_start: Duration,
+    /// The mark-termination pause.
+    pub pause_termination: Duration,
+    /// Pauses of termination attempts that resumed concurrent marking.
+    pub pause_retries: Duration,
+    /// Wall time from mark start to mark termination.
+    pub mark_wall: Duration,
+    /// CPU time of the mark workers.
+    pub mark_cpu: Duration,
+    /// Wall time of the background sweep.
+    pub sweep_wall: Duration,
+}
+
 /// A snapshot of a heap's statistics (see [`Heap::stats`](crate::Heap::stats)).
 ///
 /// "Live" figures are those the last completed cycle found; "total" figures
@@ -56,6 +83,8 @@ pub struct HeapStats {
     pub barrier: BarrierStats,
     /// Bytes whose allocation during marking was paid for by an assist.
     pub assisted_bytes_total: usize,
+    /// The most recent cycles (up to 4096), oldest first.
+    pub cycle_log: Vec<CycleInfo>,
 }
 
 impl HeapStats {
@@ -86,6 +115,7 @@ impl HeapStats {
             background_mark_workers: rt.settings.bg_mark_workers,
             barrier: *rt.barrier_stats.lock(),
             assisted_bytes_total: rt.pacer.assisted_bytes_total.load(Relaxed),
+            cycle_log: st.cycle_log.iter().copied().collect(),
         }
     }
 

@@ -359,6 +359,19 @@ impl Runtime {
             for p in report.pauses.all() {
                 st.record_pause(p);
             }
+            st.record_cycle(crate::api::stats::CycleInfo {
+                cycle,
+                at: report.at,
+                heap_before,
+                heap_live: heap_marked,
+                goal,
+                pause_start: report.pauses.start,
+                pause_termination: report.pauses.termination,
+                pause_retries: report.pauses.retries.iter().sum(),
+                mark_wall,
+                mark_cpu,
+                sweep_wall,
+            });
         }
         if self.settings.gctrace {
             eprintln!("{}", super::gctrace::format(&report));

@@ -38,6 +38,7 @@ pub(crate) struct StatsRecord {
     pub(crate) sweep_time_total: Duration,
     pub(crate) cycle_time_total: Duration,
     pub(crate) released_bytes_total: usize,
+    pub(crate) cycle_log: std::collections::VecDeque<crate::api::stats::CycleInfo>,
 }
 
 impl StatsRecord {
@@ -49,5 +50,12 @@ impl StatsRecord {
             self.pauses.pop_front();
         }
         self.pauses.push_back(d);
+    }
+
+    pub(crate) fn record_cycle(&mut self, c: crate::api::stats::CycleInfo) {
+        if self.cycle_log.len() == PAUSE_HISTORY {
+            self.cycle_log.pop_front();
+        }
+        self.cycle_log.push_back(c);
     }
 }

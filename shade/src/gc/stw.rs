@@ -92,6 +92,15 @@ impl Stw {
         true
     }
 
+    /// Lowers the safepoint flag unless a stop is in progress (it may have
+    /// been raised only to deliver a deferred panic).
+    pub(crate) fn lower_flag_if_idle(&self) {
+        let s = self.state.lock();
+        if !s.stopping {
+            self.flag.store(false, Relaxed);
+        }
+    }
+
     /// Stops the world. `is_mutator` says the caller is itself a running
     /// mutator (it stops too, and resumes in `start`).
     pub(crate) fn stop(&self, is_mutator: bool) -> Stopped {

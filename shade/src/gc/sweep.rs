@@ -23,7 +23,7 @@
 //! Destructors run on the sweeping thread. The allocation API only accepts
 //! `Send` types, so any thread is one the type allows. A panicking
 //! destructor does not interrupt sweeping: it is caught, and the first such
-//! panic is resumed by the next `collect()` call.
+//! panic is resumed by the next `collect()` call or mutator safepoint.
 
 use crate::heap::object::{type_of, HEADER_SIZE, POISON_BYTE};
 use crate::heap::sizeclass::PAGE_SIZE;
@@ -85,7 +85,7 @@ pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
         for i in 0..n {
             if s.is_allocated(i) && !s.mark.get(i) {
                 if let Some(p) = free_object(s, i, has_drop, clobber) {
-                    rt.deferred_panic.lock().get_or_insert(p);
+                    rt.defer_panic(p);
                 }
             }
         }
