@@ -285,9 +285,12 @@ impl Runtime {
         }
 
         // ---- STW2: mark termination (the world is stopped) ----------------
-        let (c, cpu) = self.mark_phase(self.settings.mark_workers);
-        totals += c;
-        mark_cpu += cpu;
+        // Usually the flush found nothing and the workers need not wake.
+        if stw_mode || self.queues.has_full() {
+            let (c, cpu) = self.mark_phase(self.settings.mark_workers);
+            totals += c;
+            mark_cpu += cpu;
+        }
         let mark_wall = t_mark.elapsed();
         debug_assert!(!self.queues.has_full());
         if self.settings.checkmark {
@@ -311,7 +314,14 @@ impl Runtime {
         let black = self.pacer.heap_alloc.load(Relaxed).saturating_sub(self.pacer.heap_at_mark_start.load(Relaxed));
         let heap_marked = totals.bytes_marked + black;
         let goal = self.pacer.end_cycle(heap_marked);
-        self.queue_sweep();
+        // Every span allocated so far holds this cycle's marks; they are
+        // queued for sweeping after the world restarts (`queue_sweep`), so
+        // the pause does not grow with the heap. Until then mutators find
+        // no partial span and take fresh ones.
+        self.mheap.sweep_gen.fetch_add(1, Relaxed);
+        for c in self.mheap.central.iter() {
+            c.clear_partial();
+        }
         let pause2 = pauses.termination_started.map(|t| t.elapsed()).unwrap_or_default();
         if stw_mode {
             pauses.start = pause2;
@@ -323,6 +333,7 @@ impl Runtime {
         // ---- concurrent sweep ------------------------------------------
         let t_sweep = Instant::now();
         let cpu_sweep0 = thread_cpu_time();
+        super::sweep::queue(self);
         sweep_background(self);
         let sweep_wall = t_sweep.elapsed();
         let sweep_cpu = thread_cpu_time().saturating_sub(cpu_sweep0);
@@ -414,19 +425,6 @@ impl Runtime {
                 crate::barrier::wbbuf::flush(self, m);
                 (*m.gcw.get()).dispose(&self.queues);
             }
-        }
-    }
-
-    /// With the world stopped: queues every in-use span for sweeping.
-    fn queue_sweep(&self) {
-        let mut by_class: Vec<Vec<_>> = vec![Vec::new(); self.mheap.central.len()];
-        for &sp in self.mheap.in_use.lock().iter() {
-            // SAFETY: in-use span records are valid; the world is stopped.
-            let class = unsafe { (*sp).class.get().index() };
-            by_class[class].push(sp);
-        }
-        for (c, spans) in self.mheap.central.iter().zip(by_class) {
-            c.reset_unswept(spans);
         }
     }
 

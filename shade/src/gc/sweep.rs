@@ -1,8 +1,9 @@
 //! Sweeping: freeing what marking left white, concurrently with mutators.
 //!
-//! Mark termination queues every in-use span on its class's `unswept` list
-//! (heap/central.rs). From then on, spans are swept by whoever pops them:
-//! the collector's coordinator thread in the background (`sweep_background`)
+//! After mark termination, every span holding that cycle's marks is queued
+//! on its class's `unswept` list (`queue`, heap/central.rs). From then on,
+//! spans are swept by whoever pops them: the collector's coordinator thread
+//! in the background (`sweep_background`)
 //! or a mutator that needs a span of that class and finds no swept one
 //! (lazy sweeping, `Runtime::refill`). Popping under the list's lock makes
 //! the popper the span's only holder; no mutator allocates from an unswept
@@ -123,9 +124,35 @@ pub(crate) fn sweep_background(rt: &Runtime) -> usize {
     n
 }
 
-/// A mutator ran into the heap limit: sweep everything still queued, so
-/// the memory of dead objects is reusable before giving up.
+/// After mark termination, with mutators running: queues every span
+/// holding marks of the cycle that ended (its `sweep_gen` is older than
+/// the heap's) for sweeping. Spans allocated since termination carry the
+/// new generation and are skipped: their objects have no marks and must
+/// not be swept.
+pub(crate) fn queue(rt: &Runtime) {
+    let gen = rt.mheap.sweep_gen.load(Relaxed);
+    let mut by_class: Vec<Vec<_>> = vec![Vec::new(); rt.mheap.central.len()];
+    for &sp in rt.mheap.in_use.lock().iter() {
+        // SAFETY: in-use span records are valid. Spans of older
+        // generations are held by nobody: caches were emptied at
+        // termination, partial lists cleared, and only this thread
+        // queues them, so reading their class is race-free.
+        let s = unsafe { &*sp };
+        if s.sweep_gen.load(Relaxed) < gen {
+            s.sweep_gen.store(gen, Relaxed);
+            by_class[s.class.get().index()].push(sp);
+        }
+    }
+    for (c, spans) in rt.mheap.central.iter().zip(by_class) {
+        c.queue_unswept(&spans);
+    }
+}
+
+/// A mutator ran into the heap limit: queue (if the coordinator has not yet)
+/// and sweep everything, so the memory of dead objects is reusable before
+/// giving up.
 pub(crate) fn sweep_all_lazily(rt: &Runtime) -> usize {
+    queue(rt);
     sweep_background(rt)
 }
 

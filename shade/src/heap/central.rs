@@ -52,13 +52,16 @@ impl Central {
         self.lists.lock().partial.push(s);
     }
 
-    /// Queues spans for sweeping (mark termination), forgetting the old
-    /// partial list: those spans are in `spans` too and must be re-swept.
-    pub(crate) fn reset_unswept(&self, spans: Vec<*const Span>) {
-        let mut l = self.lists.lock();
-        l.partial.clear();
-        debug_assert!(l.unswept.is_empty(), "previous sweep unfinished");
-        l.unswept = spans;
+    /// Mark termination: forgets the partial list. Its spans hold marks of
+    /// the cycle that just ended, so they must be swept before reuse; they
+    /// are all in the heap's in-use set and get queued from there.
+    pub(crate) fn clear_partial(&self) {
+        self.lists.lock().partial.clear();
+    }
+
+    /// Queues spans for sweeping.
+    pub(crate) fn queue_unswept(&self, spans: &[*const Span]) {
+        self.lists.lock().unswept.extend_from_slice(spans);
     }
 
     /// Number of unswept spans (diagnostics and tests).

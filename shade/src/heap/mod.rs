@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use sizeclass::{SpanClass, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use span::Span;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Span records: allocated once, recycled, freed only with the heap, so the
 /// page table can hand out `&Span` without a lock.
@@ -62,6 +62,8 @@ pub(crate) struct MHeap {
     pub(crate) in_use: Mutex<HashSet<*const Span>>,
     /// Bytes returned to the OS over the heap's life.
     pub(crate) released_total: AtomicUsize,
+    /// Incremented at every mark termination (see `Span::sweep_gen`).
+    pub(crate) sweep_gen: AtomicU64,
 }
 
 // SAFETY: all mutable state is behind mutexes or atomics; the raw span
@@ -91,6 +93,7 @@ impl MHeap {
             central: (0..NUM_SPAN_CLASSES).map(|_| Central::new()).collect(),
             in_use: Mutex::new(HashSet::new()),
             released_total: AtomicUsize::new(0),
+            sweep_gen: AtomicU64::new(0),
         })
     }
 
@@ -140,6 +143,10 @@ impl MHeap {
         let start = self.base + (first << PAGE_SHIFT);
         span.init(start, npages, class, elem_size);
         span.in_use.store(true, Relaxed);
+        // A fresh span has no marks from an earlier cycle: never queue it
+        // for the sweep in progress. (Read under no lock: the generation
+        // only changes with the world stopped, and we are running.)
+        span.sweep_gen.store(self.sweep_gen.load(Relaxed), Relaxed);
         for e in &self.page_table[first..first + npages] {
             e.store(rec as *mut Span, Release);
         }

@@ -91,6 +91,11 @@ pub(crate) struct Span {
     pub(crate) magic: Cell<u64>,
     pub(crate) class: Cell<SpanClass>,
     pub(crate) in_use: AtomicBool,
+    /// The heap's sweep generation this span's mark bits belong to: a span
+    /// allocated, or queued for sweeping, in generation `g` has
+    /// `sweep_gen == g`; one with a smaller value still holds marks of an
+    /// earlier cycle and must be queued (see gc/collector.rs, `queue_sweep`).
+    pub(crate) sweep_gen: AtomicU64,
     /// Set when an object with drop glue was allocated here since the last
     /// sweep: the sweeper then visits dead objects one by one; otherwise it
     /// frees by bitmap alone without touching object memory.
@@ -129,6 +134,7 @@ impl Span {
             magic: Cell::new(0),
             class: Cell::new(SpanClass(0)),
             in_use: AtomicBool::new(false),
+            sweep_gen: AtomicU64::new(0),
             has_drop: AtomicBool::new(false),
             mark: Bitmap::new(),
             alloc: Bitmap::new(),
