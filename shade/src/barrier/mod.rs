@@ -81,22 +81,24 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
         return;
     }
     let st = mu.state();
-    // SAFETY (all blocks below): a running mutator has exclusive use of its
-    // buffer, work buffers and counters.
+    // SAFETY: a running mutator has exclusive use of its counters.
     unsafe { (*st.wb_stats.get()).stores += 1 };
     match rt.settings.barrier {
         BarrierMode::Eager => {
             let mut e = [old, new];
             let n = per_store(rt);
+            // SAFETY: a running mutator has exclusive use of its buffers.
             unsafe { wbbuf::flush_entries(rt, st, &mut e[..n]) };
         }
         BarrierMode::Buffered => {
+            // SAFETY: a running mutator has exclusive use of its buffer.
             let wb = unsafe { &mut *st.wb.get() };
             let n = wb.next;
             // Room: n <= end - 1 <= WBBUF_LEN - 3 (WbBuf invariant).
             wb.buf[n] = old;
             wb.buf[n + 1] = new;
             wb.next = n + wb.per_store;
+            // SAFETY: as above; `wb` is not used after this call.
             unsafe { wbbuf::flush(rt, st) };
         }
     }
