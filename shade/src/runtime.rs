@@ -133,6 +133,8 @@ pub(crate) struct Runtime {
     pub(crate) mutators: Mutex<Vec<Arc<MutatorState>>>,
     /// Roots whose creating mutator has detached.
     pub(crate) orphan_roots: Mutex<Vec<Arc<RootNode>>>,
+    /// Parked mutators dropped during a stop, detached by the collector.
+    pub(crate) pending_detach: Mutex<Vec<Arc<MutatorState>>>,
     pub(crate) stats: Mutex<StatsRecord>,
     /// Barrier statistics of detached mutators and past cycles.
     pub(crate) barrier_stats: Mutex<BarrierStats>,
@@ -148,7 +150,7 @@ pub(crate) struct Runtime {
 impl Runtime {
     pub(crate) fn new(settings: Settings) -> std::io::Result<Arc<Runtime>> {
         let limit = settings.heap_limit.unwrap_or(usize::MAX);
-        let mut pacer = Pacer::new(settings.gc_percent, settings.min_heap);
+        let mut pacer = Pacer::new(settings.gc_percent, settings.min_heap, settings.heap_limit);
         if settings.gcstoptheworld {
             pacer.set_trigger_at_goal();
         }
@@ -167,6 +169,7 @@ impl Runtime {
             barrier_on: AtomicBool::new(settings.wbcheck),
             mutators: Mutex::new(Vec::new()),
             orphan_roots: Mutex::new(Vec::new()),
+            pending_detach: Mutex::new(Vec::new()),
             stats: Mutex::new(StatsRecord::default()),
             barrier_stats: Mutex::new(BarrierStats::default()),
             detached_marked: Mutex::new(MarkCounters::default()),
@@ -191,6 +194,27 @@ impl Runtime {
     pub(crate) fn detach(&self, st: &Arc<MutatorState>) {
         // SAFETY: the owner is running (not stopped), so no collector is
         // touching its state; after this call nothing will.
+        unsafe { self.release_mutator(st) };
+        self.stw.leave();
+    }
+
+    /// With the world stopped: detaches the parked mutators whose handles
+    /// were dropped while a stop was in progress.
+    pub(crate) fn process_pending_detaches(&self) {
+        for st in std::mem::take(&mut *self.pending_detach.lock()) {
+            // SAFETY: the mutator is parked and the world is stopped: the
+            // collector has exclusive use of its state.
+            unsafe { self.release_mutator(&st) };
+        }
+    }
+
+    /// Hands a mutator's state back to the heap and unregisters it.
+    ///
+    /// # Safety
+    /// The caller has exclusive use of `st`'s cells: it is `st`'s running
+    /// owner, or the collector with `st` stopped.
+    unsafe fn release_mutator(&self, st: &Arc<MutatorState>) {
+        // SAFETY: per the contract.
         unsafe {
             crate::barrier::wbbuf::flush(self, st);
             (*st.gcw.get()).dispose(&self.queues);
@@ -202,7 +226,6 @@ impl Runtime {
         let roots = std::mem::take(&mut *st.roots.lock());
         self.orphan_roots.lock().extend(roots);
         self.mutators.lock().retain(|m| !Arc::ptr_eq(m, st));
-        self.stw.leave();
     }
 
     /// Small-object allocation slow path: find a span with free slots for
@@ -233,7 +256,7 @@ impl Runtime {
             match self.mheap.alloc_span(sc, CLASS_PAGES[c] as usize, CLASS_SIZE[c] as usize) {
                 Ok(s) => break s as *const Span,
                 Err(AllocError::HeapLimit { .. }) if sweep::sweep_all_lazily(self) > 0 => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.alloc_failed(e)),
             }
         };
         // SAFETY: we hold the span.
@@ -260,7 +283,7 @@ impl Runtime {
             match self.mheap.alloc_span(SpanClass::large(noscan), npages, npages * PAGE_SIZE) {
                 Ok(s) => break s,
                 Err(AllocError::HeapLimit { .. }) if sweep::sweep_all_lazily(self) > 0 => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.alloc_failed(e)),
             }
         };
         // A large span has one slot; the allocating thread holds the span
@@ -271,6 +294,15 @@ impl Runtime {
             self.assist(st, npages * PAGE_SIZE);
         }
         Ok((span.base_of(idx), span))
+    }
+
+    /// An allocation failed: ask for a cycle, so that a `collect()` or a
+    /// later retry can find the memory of dead objects.
+    fn alloc_failed(&self, e: AllocError) -> AllocError {
+        if matches!(e, AllocError::HeapLimit { .. }) {
+            self.coordinator.request(self);
+        }
+        e
     }
 
     fn charge(&self, bytes: usize, objects: usize) {

@@ -6,8 +6,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllocError {
     /// The heap would exceed [`Config::heap_limit`](crate::Config::heap_limit).
-    /// A collection may free enough: reach a safepoint or call
-    /// [`Mutator::collect`](crate::Mutator::collect) and retry.
+    /// The failure asks for a collection in the background; call
+    /// [`Mutator::collect`](crate::Mutator::collect) to wait for one, then
+    /// retry.
     HeapLimit {
         /// Bytes the failed request needed from the page heap.
         requested: usize,

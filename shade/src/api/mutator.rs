@@ -149,22 +149,25 @@ impl Mutator {
         Ok(base)
     }
 
-    /// Panics if `value` holds a pointer that is not into this heap.
+    /// Panics unless every pointer in `value` is alive and in this heap:
+    /// each must have been made by `Slot::new` on this thread since the last
+    /// point where a collection could complete (api/slot.rs, `pending`).
     ///
-    /// Skipped while this is the only heap alive: every pointer a value can
-    /// hold came from a `Gc` of a heap alive now (the `Gc` borrows a mutator
-    /// that keeps its heap alive), and this thread saw every such heap's
-    /// creation (it got a mutator of it), so a count of one means all those
-    /// heaps are this one.
+    /// The range check is skipped while this is the only heap alive: every
+    /// pointer a value can hold came from a `Gc` of a heap alive now (the
+    /// `Gc` borrows a mutator that keeps its heap alive), and this thread saw
+    /// every such heap's creation (it got a mutator of it), so a count of one
+    /// means all those heaps are this one.
     #[inline]
     fn check_pointers<T: Trace>(&self, value: &T) {
-        if T::NO_TRACE || crate::runtime::LIVE_HEAPS.load(Relaxed) == 1 {
+        if T::NO_TRACE {
             return;
         }
-        let mut t = Tracer { kind: TracerKind::Validate { base: self.base, len: self.len, bad: None } };
+        let check_range = crate::runtime::LIVE_HEAPS.load(Relaxed) != 1;
+        let mut t = Tracer { kind: TracerKind::Validate { base: self.base, len: self.len, check_range, bad: None } };
         value.trace(&mut t);
-        if let TracerKind::Validate { bad: Some(p), .. } = t.kind {
-            foreign_pointer(p);
+        if let TracerKind::Validate { bad: Some((p, why)), .. } = t.kind {
+            bad_pointer(p, why);
         }
     }
 
@@ -294,7 +297,9 @@ impl Mutator {
     #[cold]
     #[inline(never)]
     fn safepoint_slow(&mut self) {
-        self.rt.stw.block_if_stopping();
+        if self.rt.stw.block_if_stopping() {
+            crate::api::slot::pending::clear();
+        }
         let deferred = self.rt.deferred_panic.lock().take();
         self.rt.stw.lower_flag_if_idle();
         if let Some(p) = deferred {
@@ -328,6 +333,7 @@ impl Mutator {
             }
         }
         unmark_running(self.rt.id);
+        crate::api::slot::pending::clear();
         self.rt.stw.leave();
         let _resume = Resume(self);
         f()
@@ -337,6 +343,7 @@ impl Mutator {
     /// handle can be sent to another thread and resumed there.
     pub fn park(self) -> ParkedMutator {
         unmark_running(self.rt.id);
+        crate::api::slot::pending::clear();
         self.rt.stw.leave();
         let me = std::mem::ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; we move its fields out.
@@ -377,6 +384,7 @@ impl Mutator {
 impl Drop for Mutator {
     fn drop(&mut self) {
         unmark_running(self.rt.id);
+        crate::api::slot::pending::clear();
         self.rt.detach(&self.st);
     }
 }
@@ -413,9 +421,16 @@ impl ParkedMutator {
 
 impl Drop for ParkedMutator {
     fn drop(&mut self) {
-        // Detaching needs a running mutator (it hands the cache back).
-        self.rt.stw.enter();
-        self.rt.detach(&self.st);
+        // Detaching hands the mutator's buffers and cache back, which needs
+        // exclusive use of them: run briefly if no collection is stopping
+        // the world; otherwise the dropping thread may itself hold a running
+        // mutator that the collection waits for, so leave the detach to the
+        // collector, which owns stopped mutators' state.
+        if self.rt.stw.try_enter() {
+            self.rt.detach(&self.st);
+        } else {
+            self.rt.pending_detach.lock().push(self.st.clone());
+        }
     }
 }
 
@@ -427,8 +442,8 @@ fn alloc_failed(e: AllocError) -> ! {
 
 #[cold]
 #[inline(never)]
-fn foreign_pointer(p: usize) -> ! {
-    panic!("shade: value being allocated holds pointer {p:#x}, which is not into this mutator's heap")
+fn bad_pointer(p: usize, why: &str) -> ! {
+    panic!("shade: value being allocated holds pointer {p:#x}, which {why}")
 }
 
 #[cold]

@@ -16,8 +16,10 @@ use std::sync::atomic::{AtomicPtr, Ordering::*};
 ///
 /// A slot is only meaningful inside the heap. `Slot::new` exists so objects
 /// can be built with their pointers in place (`mu.alloc(Node { next:
-/// Slot::new(x) })`); a non-null slot read anywhere but inside a heap object
-/// panics, since nothing would keep its target alive.
+/// Slot::new(x) })`). Such a slot must be allocated on the same thread
+/// before that thread's mutator next reaches a safepoint (allocation checks
+/// it: a slot kept across a safepoint could point at a freed object), and a
+/// non-null slot read anywhere but inside a heap object panics.
 ///
 /// ```
 /// use shade::{Config, Heap, Slot, Trace};
@@ -54,9 +56,11 @@ impl<T> Slot<T> {
         Slot { ptr: AtomicPtr::new(std::ptr::null_mut()), _t: PhantomData }
     }
 
-    /// A slot pointing at `v`, to be moved into an object being allocated.
+    /// A slot pointing at `v`, to be moved into an object being allocated
+    /// on this thread before its mutator's next safepoint.
     #[inline]
     pub fn new(v: Gc<'_, T>) -> Slot<T> {
+        pending::add(v.addr());
         Slot { ptr: AtomicPtr::new(v.addr() as *mut u8), _t: PhantomData }
     }
 
@@ -146,6 +150,51 @@ unsafe impl<T> Trace for Slot<T> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
         t.edge(self.ptr.load(Acquire) as usize)
+    }
+}
+
+/// Witnesses for `Slot::new`.
+///
+/// A `Slot` value has no lifetime, so one built with `Slot::new(x)` could be
+/// kept on the stack across a safepoint, `x` freed by a collection, and the
+/// slot then moved into a new object. To rule that out, `Slot::new` records
+/// the address in a per-thread list, allocation consumes one record per
+/// non-null pointer in the new object (and panics if there is none), and
+/// every point where a collection can complete for this thread's mutator
+/// clears the list. A record proves a `Gc` with that address existed since
+/// the last such point, so the object is still alive.
+pub(crate) mod pending {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static PENDING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[inline]
+    pub(crate) fn add(p: usize) {
+        PENDING.with(|v| v.borrow_mut().push(p));
+    }
+
+    /// Consumes a record of `p`; false if there is none.
+    #[inline]
+    pub(crate) fn take(p: usize) -> bool {
+        PENDING.with(|v| {
+            let mut v = v.borrow_mut();
+            // Records are usually consumed in the order they were made, right
+            // after: search from the end.
+            match v.iter().rposition(|&q| q == p) {
+                Some(i) => {
+                    v.swap_remove(i);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Forgets every record (a collection may complete from here on).
+    pub(crate) fn clear() {
+        let _ = PENDING.try_with(|v| v.borrow_mut().clear());
     }
 }
 

@@ -62,8 +62,10 @@ pub struct Tracer<'a> {
 pub(crate) enum TracerKind<'a> {
     /// Marking: shade every target grey.
     Mark(&'a mut Marker),
-    /// Checking that every pointer targets the given arena.
-    Validate { base: usize, len: usize, bad: Option<usize> },
+    /// Checking a value being allocated: every pointer must have a
+    /// `Slot::new` record on this thread (api/slot.rs, `pending`) and, if
+    /// `check_range`, target the given arena.
+    Validate { base: usize, len: usize, check_range: bool, bad: Option<(usize, &'static str)> },
     /// Collecting the pointers (verification and tests).
     Collect(&'a mut Vec<usize>),
 }
@@ -77,9 +79,12 @@ impl Tracer<'_> {
         }
         match &mut self.kind {
             TracerKind::Mark(m) => m.mark(p),
-            TracerKind::Validate { base, len, bad } => {
-                if p.wrapping_sub(*base) >= *len && bad.is_none() {
-                    *bad = Some(p);
+            TracerKind::Validate { base, len, check_range, bad } => {
+                if bad.is_some() {
+                } else if *check_range && p.wrapping_sub(*base) >= *len {
+                    *bad = Some((p, "is not into this mutator's heap"));
+                } else if !crate::api::slot::pending::take(p) {
+                    *bad = Some((p, "comes from a Slot made before a safepoint or on another thread"));
                 }
             }
             TracerKind::Collect(v) => v.push(p),

@@ -235,6 +235,7 @@ impl Runtime {
         // ---- STW1: mark start ------------------------------------------
         let t = Instant::now();
         self.stw.stop(false);
+        self.process_pending_detaches();
         debug_assert!(self.mheap.central.iter().all(|c| c.unswept_len() == 0), "sweep unfinished");
         let heap_before = self.pacer.heap_alloc.load(Relaxed);
         if !stw_mode {
@@ -270,6 +271,7 @@ impl Runtime {
                 }
                 let t2 = Instant::now();
                 self.stw.stop(false);
+                self.process_pending_detaches();
                 self.flush_mutators();
                 if self.queues.has_full() && retries < MAX_TERMINATION_RETRIES {
                     retries += 1;

@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 pub(crate) struct Pacer {
     gc_percent: usize,
     min_heap: usize,
+    /// The heap limit, if any: the goal never exceeds 90% of it.
+    limit: Option<usize>,
     /// Percent of the allowed growth after which a cycle starts.
     trigger_percent: usize,
     /// Bytes charged since the last cycle, plus the live bytes it found.
@@ -45,10 +47,12 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
-    pub(crate) fn new(gc_percent: usize, min_heap: usize) -> Pacer {
+    pub(crate) fn new(gc_percent: usize, min_heap: usize, limit: Option<usize>) -> Pacer {
+        let min_heap = limit.map_or(min_heap, |l| min_heap.min(l / 10 * 9));
         Pacer {
             gc_percent,
             min_heap,
+            limit,
             trigger_percent: 70,
             heap_alloc: AtomicUsize::new(0),
             goal: AtomicUsize::new(min_heap),
@@ -110,7 +114,10 @@ impl Pacer {
     /// Mark termination: sets the next goal and trigger from the live heap.
     pub(crate) fn end_cycle(&self, live: usize) -> usize {
         let growth = (live as u128 * self.gc_percent as u128 / 100).min(usize::MAX as u128) as usize;
-        let goal = live.saturating_add(growth).max(self.min_heap);
+        let mut goal = live.saturating_add(growth).max(self.min_heap);
+        if let Some(l) = self.limit {
+            goal = goal.min((l / 10 * 9).max(live));
+        }
         let trigger = live + (goal - live) / 100 * self.trigger_percent;
         self.live.store(live, Relaxed);
         self.heap_alloc.store(live, Relaxed);
@@ -127,20 +134,22 @@ mod tests {
 
     #[test]
     fn goal_and_trigger_follow_gogc() {
-        let p = Pacer::new(100, 4 << 20);
+        let p = Pacer::new(100, 4 << 20, None);
         assert_eq!(p.end_cycle(1 << 20), 4 << 20, "min heap applies");
         assert_eq!(p.end_cycle(10 << 20), 20 << 20);
         assert_eq!(p.trigger.load(Relaxed), (10 << 20) + (10 << 20) / 100 * 70);
         assert!(!p.charge(5 << 20, 1), "15 MiB is under the 17 MiB trigger");
         assert!(p.charge(3 << 20, 1), "crossing the trigger asks for a cycle");
         assert!(!p.charge(1 << 20, 1), "but only once");
-        let q = Pacer::new(50, 0);
+        let q = Pacer::new(50, 0, None);
         assert_eq!(q.end_cycle(100 << 20), 150 << 20);
+        let limited = Pacer::new(100, 4 << 20, Some(100 << 20));
+        assert_eq!(limited.end_cycle(80 << 20), 90 << 20, "the goal stays under the heap limit");
     }
 
     #[test]
     fn assists_scale_with_runway() {
-        let p = Pacer::new(100, 4 << 20);
+        let p = Pacer::new(100, 4 << 20, None);
         p.end_cycle(40 << 20); // goal 80 MiB
         p.heap_alloc.store(60 << 20, Relaxed);
         p.start_cycle(); // 40 MiB of work over a 20 MiB runway

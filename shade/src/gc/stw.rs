@@ -76,6 +76,16 @@ impl Stw {
         self.attach()
     }
 
+    /// Resumes running only if no stop is in progress (never blocks).
+    pub(crate) fn try_enter(&self) -> bool {
+        let mut s = self.state.lock();
+        if s.stopping {
+            return false;
+        }
+        s.running += 1;
+        true
+    }
+
     /// Called by a running mutator at a safepoint when `flag` is up: if a
     /// stop is in progress, stops until it ends and returns true.
     pub(crate) fn block_if_stopping(&self) -> bool {

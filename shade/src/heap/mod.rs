@@ -81,7 +81,8 @@ impl MHeap {
         let npages = reserve >> PAGE_SHIFT;
         // A zeroed allocation: the OS maps these pages lazily, so a large,
         // mostly unused table costs address space, not memory.
-        let page_table: Box<[AtomicPtr<Span>]> = (0..npages).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+        // SAFETY: an all-zero `AtomicPtr` is a valid null pointer.
+        let page_table: Box<[AtomicPtr<Span>]> = unsafe { Box::new_zeroed_slice(npages).assume_init() };
         Ok(MHeap {
             base: region.base(),
             len: region.len(),

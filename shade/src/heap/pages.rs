@@ -114,13 +114,9 @@ impl PageAlloc {
             run.npages += next.npages;
         }
         // A merged run is only partly released; treat it as resident (the
-        // scavenger may release it again, which is harmless).
-        // Give trailing free pages back to the bump region so the arena's
-        // touched part shrinks when the top of the heap empties.
-        if start + run.npages == self.fresh {
-            self.fresh = start;
-            return;
-        }
+        // scavenger may release it again, which is harmless). Free runs at
+        // the top of the heap stay runs too (rather than going back to the
+        // bump region), so the scavenger returns their memory to the OS.
         self.insert(start, run);
     }
 
@@ -165,11 +161,11 @@ mod tests {
         // Best fit: a 12-page request reuses the 15-page run.
         assert_eq!(p.alloc(12), Some(0));
         assert_eq!(p.by_addr[&12].npages, 3);
-        // Freeing the top run merges it with the free tail [12, 15) and
-        // returns all of it to the bump region.
+        // Freeing the top run merges it with the free tail [12, 15); the run
+        // stays a free run, so the scavenger can release it.
         p.free(c, 20, 2);
-        assert_eq!(p.fresh, 12);
-        assert!(p.by_addr.is_empty());
+        assert_eq!(p.by_addr[&12].npages, 23);
+        assert_eq!(p.scavenge(10, 1, 1), vec![(12, 23)]);
     }
 
     #[test]
