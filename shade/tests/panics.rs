@@ -65,7 +65,7 @@ fn panic_in_a_mutator_thread_mid_build() {
                             b[t as usize].set(&mu, chain(&mu, t * 1_000_000 + i, 20));
                             chain(&mu, 5, 50); // garbage
                         }
-                        if i % 3 == 0 {
+                        if i.is_multiple_of(3) {
                             mu.collect();
                         } else {
                             mu.safepoint();

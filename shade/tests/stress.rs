@@ -192,7 +192,7 @@ impl World {
 
     fn set_handle(&mut self, mu: &Mutator, slot: usize, g: Option<Gc<'_, N>>) {
         self.handles[slot] =
-            g.map(|g| if slot % 2 == 0 { Handle::Local(mu.local(g)) } else { Handle::Root(mu.root(g)) });
+            g.map(|g| if slot.is_multiple_of(2) { Handle::Local(mu.local(g)) } else { Handle::Root(mu.root(g)) });
         self.model.roots[slot] = g.map(|g| g.id);
     }
 
