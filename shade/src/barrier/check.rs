@@ -59,3 +59,70 @@ pub(crate) fn validate_store(rt: &Runtime, slot: usize, new: usize) {
 fn violation(slot: usize, new: usize, why: &str) -> ! {
     panic!("shade wbcheck: bad pointer store of {new:#x} into slot {slot:#x}: {why}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Heap, Slot, Trace};
+
+    #[derive(Trace)]
+    struct Obj {
+        next: Slot<Obj>,
+    }
+
+    fn heap() -> Heap {
+        Heap::new(Config { read_env: false, wbcheck: true, clobber_free: true, ..Config::default() }).unwrap()
+    }
+
+    fn panic_message(f: impl FnOnce()) -> String {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a wbcheck panic");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn valid_stores_pass_and_every_store_is_checked() {
+        let heap = heap();
+        let mu = heap.mutator();
+        let a = mu.alloc(Obj { next: Slot::null() });
+        let b = mu.alloc(Obj { next: Slot::null() });
+        a.next.set(&mu, b);
+        a.next.set(&mu, None);
+        validate_store(mu.runtime(), &a.next as *const _ as usize, b.addr());
+    }
+
+    #[test]
+    fn violations_name_both_addresses() {
+        let heap = heap();
+        let mu = heap.mutator();
+        let rt = mu.runtime();
+        let a = mu.alloc(Obj { next: Slot::null() });
+        let b = mu.alloc(Obj { next: Slot::null() });
+        let slot = &a.next as *const _ as usize;
+        let on_stack = 0u64;
+        let stack = &on_stack as *const u64 as usize;
+        let m = panic_message(|| validate_store(rt, stack, b.addr()));
+        assert!(m.contains(&format!("{:#x}", stack)) && m.contains(&format!("{:#x}", b.addr())), "{m}");
+        assert!(m.contains("not inside an in-use span"), "{m}");
+        let arr = mu.alloc_array(4, |i| i as u64);
+        let m = panic_message(|| validate_store(rt, slot, arr.addr() + 16));
+        assert!(m.contains("interior pointer"), "{m}");
+        let m = panic_message(|| validate_store(rt, slot, b.addr() + 16));
+        assert!(m.contains("free (unallocated) slot"), "{m}");
+        let m = panic_message(|| validate_store(rt, slot, stack));
+        assert!(m.contains("value is not inside an in-use span"), "{m}");
+        let m = panic_message(|| validate_store(rt, a.addr() - HEADER_SIZE, b.addr()));
+        assert!(m.contains("overlaps an object header"), "{m}");
+    }
+
+    #[test]
+    fn a_freed_object_is_reported() {
+        let heap = heap();
+        let mut mu = heap.mutator();
+        let keep = mu.local(mu.alloc(Obj { next: Slot::null() }));
+        let dead = mu.alloc(Obj { next: Slot::null() }).addr();
+        mu.collect(); // `dead` was unreachable: freed and poisoned
+        let slot = &keep.get(&mu).next as *const _ as usize;
+        let m = panic_message(|| validate_store(mu.runtime(), slot, dead));
+        assert!(m.contains("free") || m.contains("poisoned"), "{m}");
+    }
+}
