@@ -238,16 +238,28 @@ impl Mutator {
         let base = self.alloc_raw(object_size(payload), T::NO_TRACE, std::mem::needs_drop::<T>())?;
         Self::write_header(base, &ArrayInfo::<T>::INFO);
         let p = base + HEADER_SIZE;
-        // SAFETY: the object is ours until published. `len` is raised only
-        // after each element is written, so tracing or dropping the array
-        // (even after a panic in `init`) sees initialised elements only.
+        // SAFETY: the object is ours until published. `len` only counts
+        // written elements: with drop glue it is raised after each element,
+        // so dropping the array after a panic in `init` drops exactly the
+        // elements built; without drop glue it is set once at the end (a
+        // panic leaves an empty, unreachable array; nothing needs dropping,
+        // and the array is black or unreachable, so no marker reads it).
         unsafe {
             Array::<T>::len_ptr(p).write(0);
-            for i in 0..len {
-                let v = init(i);
-                self.check_pointers(&v);
-                Array::<T>::elem_ptr(p, i).write(v);
-                Array::<T>::len_ptr(p).write(i + 1);
+            if std::mem::needs_drop::<T>() {
+                for i in 0..len {
+                    let v = init(i);
+                    self.check_pointers(&v);
+                    Array::<T>::elem_ptr(p, i).write(v);
+                    Array::<T>::len_ptr(p).write(i + 1);
+                }
+            } else {
+                for i in 0..len {
+                    let v = init(i);
+                    self.check_pointers(&v);
+                    Array::<T>::elem_ptr(p, i).write(v);
+                }
+                Array::<T>::len_ptr(p).write(len);
             }
         }
         // SAFETY: as in `try_alloc`.
@@ -257,6 +269,11 @@ impl Mutator {
     /// Allocates an array holding a copy of `items`.
     pub fn alloc_array_copy<T: Trace + Copy + Send + 'static>(&self, items: &[T]) -> Gc<'_, Array<T>> {
         self.alloc_array(items.len(), |i| items[i])
+    }
+
+    /// Allocates an array of `len` copies of `value`.
+    pub fn alloc_array_fill<T: Trace + Copy + Send + 'static>(&self, len: usize, value: T) -> Gc<'_, Array<T>> {
+        self.alloc_array(len, |_| value)
     }
 
     /// Allocates a string (an `Array<u8>` holding UTF-8; see
