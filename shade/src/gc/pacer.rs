@@ -15,11 +15,14 @@
 //! bytes of the last cycle) and the allocation runway left (goal minus the
 //! heap at mark start). A mutator that allocates `b` bytes while marking
 //! must mark `b * work / runway` bytes itself before it may continue. Past
-//! the goal the runway is gone and an assist drains whatever work it can
-//! find. This keeps the heap from outrunning the marker without stopping
-//! anybody.
+//! the goal the runway is gone and every assist does the most one may
+//! (`MAX_ASSIST`). This keeps the heap from outrunning the marker without
+//! stopping anybody, and bounds the stall of any one allocation.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+
+/// Most bytes one assist marks (a few hundred microseconds of work).
+pub(crate) const MAX_ASSIST: usize = 512 << 10;
 
 pub(crate) struct Pacer {
     gc_percent: usize,
@@ -98,13 +101,15 @@ impl Pacer {
         self.assist_ratio.store((work / runway).to_bits(), Relaxed);
     }
 
-    /// Bytes of marking a mutator owes for allocating `bytes` now.
+    /// Bytes of marking a mutator owes for allocating `bytes` now, capped
+    /// at `MAX_ASSIST` per assist so one allocation never stalls for long
+    /// (the next refill assists again).
     pub(crate) fn assist_budget(&self, bytes: usize) -> usize {
         if self.heap_alloc.load(Relaxed) >= self.goal.load(Relaxed) {
-            return usize::MAX / 2;
+            return MAX_ASSIST;
         }
         let ratio = f64::from_bits(self.assist_ratio.load(Relaxed));
-        (bytes as f64 * ratio) as usize
+        ((bytes as f64 * ratio) as usize).min(MAX_ASSIST)
     }
 
     pub(crate) fn assist_done(&self, bytes: usize) {
@@ -154,7 +159,8 @@ mod tests {
         p.heap_alloc.store(60 << 20, Relaxed);
         p.start_cycle(); // 40 MiB of work over a 20 MiB runway
         assert_eq!(p.assist_budget(1 << 20), 2 << 20);
+        assert_eq!(p.assist_budget(64 << 20), MAX_ASSIST, "one assist is bounded");
         p.heap_alloc.store(81 << 20, Relaxed);
-        assert!(p.assist_budget(1) > 1 << 40, "past the goal an assist drains everything");
+        assert_eq!(p.assist_budget(1), MAX_ASSIST, "past the goal every assist does the most it may");
     }
 }
