@@ -158,7 +158,7 @@ mod tests {
         p.end_cycle(40 << 20); // goal 80 MiB
         p.heap_alloc.store(60 << 20, Relaxed);
         p.start_cycle(); // 40 MiB of work over a 20 MiB runway
-        assert_eq!(p.assist_budget(1 << 20), 2 << 20);
+        assert_eq!(p.assist_budget(64 << 10), 128 << 10);
         assert_eq!(p.assist_budget(64 << 20), MAX_ASSIST, "one assist is bounded");
         p.heap_alloc.store(81 << 20, Relaxed);
         assert_eq!(p.assist_budget(1), MAX_ASSIST, "past the goal every assist does the most it may");
