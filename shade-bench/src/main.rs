@@ -8,16 +8,18 @@
 //!   peers interleaved within each repetition, with progress on stderr;
 //! * `measure.rs`: wall / CPU time, peak RSS, the child result protocol;
 //! * `report.rs`: machine information and the markdown results;
+//! * `html.rs`: the HTML report (charts as inline SVG);
 //! * `workloads/`: the workloads and their peers.
 
 #![forbid(unsafe_code)]
 
+mod html;
 mod measure;
 mod report;
 mod runner;
 mod workloads;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use workloads::{Params, WorkloadId};
@@ -39,32 +41,46 @@ child's VmHWM, which includes the 2-3 MiB a process starts with) and, for
 Shade, its collector statistics (cycles, total and maximum stop-the-world
 pause, mark and sweep time).
 
-Progress goes to stderr; the markdown report goes to stdout and to --out.
+Progress goes to stderr; the markdown report goes to stdout and to --out, and
+an HTML report (one self-contained page with charts: peers side by side,
+Shade's pauses, heap size and goal, mark time per cycle, write-barrier cost
+per mode) to --html, next to it by default.
 Always build in release mode: cargo run --release -- [OPTIONS]
 
 Shade's heap uses Config::default(); the SHADE_GOGC and SHADE_DEBUG
 environment variables are passed to the children and apply as usual
-(e.g. SHADE_GOGC=200).";
+(e.g. SHADE_GOGC=200).
+
+Out-of-process peers go, java-g1, java-zgc and boehm are the workloads in Go,
+Java (G1, ZGC) and C on the Boehm collector (bench/peers/); they are built
+once per invocation into target/bench-peers/ and run as the child process.
+A peer whose toolchain is not installed is reported as skipped; install the
+toolchains with `sudo bench/setup.sh` (Debian), or leave them out with
+--peers.";
 
 const AFTER_HELP: &str = "\
 Examples:
-  cargo run --release                                  # default suite, ~5 minutes on 2 cores
-  cargo run --release -- --quick                       # smoke run, a few seconds
+  cargo run --release                                  # default suite, a few minutes on 2 cores
+  cargo run --release -- --quick                       # smoke run, 10-20 seconds
+  cargo run --release -- --full                        # binary-trees depth 21, issue sizes, 3 reps
+  cargo run --release -- --workloads write-barrier     # write-barrier cost per barrier mode
+  cargo run --release -- --workloads stores,latency --scale 0.25
   cargo run --release -- --workloads binary-trees --depth 18 --reps 5
   cargo run --release -- --workloads alloc --peers shade,box --alloc-count 10M
   cargo run --release -- --list";
+
+/// `--scale` of the default run and of `--quick`.
+const DEFAULT_SCALE: f64 = 0.25;
+const QUICK_SCALE: f64 = 1.0 / 16.0;
+/// `--alloc-count` of the default run.
+const DEFAULT_ALLOC_COUNT: u64 = 50_000_000;
 
 /// Command-line options.
 #[derive(Parser, Debug)]
 #[command(name = "shade-bench", version, about = "Benchmarks the Shade garbage collector against other memory managers.", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Cli {
-    /// Workloads to run, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = [WorkloadId::Alloc, WorkloadId::BinaryTrees]
-    )]
+    /// Workloads to run, comma-separated. [default: all]
+    #[arg(long, value_enum, value_delimiter = ',')]
     workloads: Vec<WorkloadId>,
 
     /// Only run these peers, comma-separated (e.g. shade,rc); default: all.
@@ -73,7 +89,7 @@ struct Cli {
     peers: Vec<String>,
 
     /// binary-trees: maximum tree depth N (the benchmarks-game argument;
-    /// values below 6 mean 6). [default: 21, 16 with --quick]
+    /// values below 6 mean 6). [default: 19, 14 with --quick, 21 with --full]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=28))]
     depth: Option<u32>,
 
@@ -87,14 +103,32 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     reps: Option<u32>,
 
-    /// Smoke run with small sizes (a few seconds in all); explicit --depth,
-    /// --alloc-count and --reps still apply.
-    #[arg(long)]
+    /// gcbench, stores, latency, write-barrier, shared: sizes relative to
+    /// the issue's (1 = 1M nodes and 20M stores, a ring of 200k messages and
+    /// 2M pushes, write-barrier tree depth 22, ...): counts are multiplied by
+    /// it, tree depths shifted by log2 of it. [default: 0.25, 0.0625 with
+    /// --quick, 1 with --full]
+    #[arg(long, value_name = "F", value_parser = parse_scale)]
+    scale: Option<f64>,
+
+    /// Smoke run with small sizes (10-20 seconds in all); explicit --depth,
+    /// --alloc-count, --scale and --reps still apply.
+    #[arg(long, conflicts_with = "full")]
     quick: bool,
+
+    /// Full-size run: binary-trees depth 21 and the other workloads at the
+    /// issue's sizes (--scale 1); explicit size flags still apply.
+    #[arg(long)]
+    full: bool,
 
     /// Where to write the markdown report (its directory is created).
     #[arg(long, value_name = "PATH", default_value = "bench-results/latest.md")]
     out: PathBuf,
+
+    /// Where to write the HTML report, a self-contained page with charts
+    /// (its directory is created). [default: --out with extension .html]
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
 
     /// List the benchmarks and their peers, then exit.
     #[arg(long)]
@@ -104,6 +138,14 @@ struct Cli {
     /// result line (used by the parent process).
     #[arg(long, hide = true, value_name = "BENCH:PEER")]
     run_one: Option<String>,
+}
+
+/// Parses a scale factor (a positive number, at most 16).
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 16.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a scale (a number in (0, 16], e.g. 0.25)")),
+    }
 }
 
 /// Parses a count such as `50000000`, `50_000_000`, `50M`, `2k`.
@@ -124,13 +166,24 @@ fn parse_count(s: &str) -> Result<u64, String> {
 
 impl Cli {
     fn params(&self) -> Params {
+        let (depth, alloc_count, scale) = match (self.quick, self.full) {
+            (true, _) => (14, 2_000_000, QUICK_SCALE),
+            (false, true) => (21, 50_000_000, 1.0),
+            (false, false) => (19, DEFAULT_ALLOC_COUNT, DEFAULT_SCALE),
+        };
         Params {
-            depth: self.depth.unwrap_or(if self.quick { 16 } else { 21 }),
-            alloc_count: self.alloc_count.unwrap_or(if self.quick {
-                2_000_000
-            } else {
-                50_000_000
-            }),
+            depth: self.depth.unwrap_or(depth),
+            alloc_count: self.alloc_count.unwrap_or(alloc_count),
+            scale: self.scale.unwrap_or(scale),
+        }
+    }
+
+    /// The selected workloads (all if none was named).
+    fn workloads(&self) -> Vec<WorkloadId> {
+        if self.workloads.is_empty() {
+            WorkloadId::value_variants().to_vec()
+        } else {
+            self.workloads.clone()
         }
     }
 
@@ -166,10 +219,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let benches: Vec<_> = workloads::all()
-        .into_iter()
-        .filter(|b| cli.workloads.contains(&b.workload))
-        .collect();
+    let selected = cli.workloads();
+    let benches: Vec<_> = workloads::all().into_iter().filter(|b| selected.contains(&b.workload)).collect();
     for p in &cli.peers {
         if !benches.iter().any(|b| b.peer(p).is_some()) {
             eprintln!("shade-bench: no selected benchmark has a peer called {p:?} (see --list)");
@@ -184,17 +235,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let plan = runner::Plan {
-        benches,
-        peers: cli.peers.clone(),
-        params,
-        reps: cli.reps(),
-    };
+    let plan = runner::Plan { benches, peers: cli.peers.clone(), params, reps: cli.reps() };
     let load_at_start = report::Machine::loadavg();
-    if let Some(l1) = load_at_start
-        .as_deref()
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|l| l.parse::<f64>().ok())
+    if let Some(l1) =
+        load_at_start.as_deref().and_then(|l| l.split_whitespace().next()).and_then(|l| l.parse::<f64>().ok())
     {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         if l1 >= 0.5 * cpus as f64 {
@@ -205,28 +249,27 @@ fn main() -> ExitCode {
         }
     }
     let results = runner::run(&exe, &plan);
-    let command = std::iter::once("shade-bench".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let machine = report::Machine {
-        load_at_start,
-        ..report::Machine::collect()
-    };
+    let command =
+        std::iter::once("shade-bench".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    let machine = report::Machine { load_at_start, ..report::Machine::collect() };
     let md = report::render(&results, &plan, &machine, &command);
     println!("{md}");
 
-    if let Some(dir) = cli.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("shade-bench: cannot create {}: {e}", dir.display());
+    let html_path = cli.html.clone().unwrap_or_else(|| cli.out.with_extension("html"));
+    let page = html::render(&results, &plan, &machine, &command);
+    for (path, text) in [(&cli.out, &md), (&html_path, &page)] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                eprintln!("shade-bench: cannot create {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("shade-bench: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
+        eprintln!("report written to {}", path.display());
     }
-    if let Err(e) = std::fs::write(&cli.out, &md) {
-        eprintln!("shade-bench: cannot write {}: {e}", cli.out.display());
-        return ExitCode::FAILURE;
-    }
-    eprintln!("report written to {}", cli.out.display());
 
     let problems = results.problems();
     if problems.is_empty() {
@@ -264,17 +307,29 @@ mod tests {
     #[test]
     fn defaults_and_quick() {
         let d = Cli::parse_from(["shade-bench"]);
-        assert_eq!(d.workloads, [WorkloadId::Alloc, WorkloadId::BinaryTrees]);
-        assert_eq!(
-            (d.params().depth, d.params().alloc_count, d.reps()),
-            (21, 50_000_000, 3)
-        );
+        assert_eq!(d.workloads(), WorkloadId::value_variants());
+        assert_eq!((d.params().depth, d.params().alloc_count, d.params().scale, d.reps()), (19, 50_000_000, 0.25, 3));
         let q = Cli::parse_from(["shade-bench", "--quick", "--reps", "2"]);
-        assert_eq!(
-            (q.params().depth, q.params().alloc_count, q.reps()),
-            (16, 2_000_000, 2)
-        );
-        let w = Cli::parse_from(["shade-bench", "--workloads", "binary-trees"]);
-        assert_eq!(w.workloads, [WorkloadId::BinaryTrees]);
+        assert_eq!((q.params().depth, q.params().alloc_count, q.params().scale, q.reps()), (14, 2_000_000, 0.0625, 2));
+        let f = Cli::parse_from(["shade-bench", "--full", "--scale", "0.5"]);
+        assert_eq!((f.params().depth, f.params().alloc_count, f.params().scale, f.reps()), (21, 50_000_000, 0.5, 3));
+        let w = Cli::parse_from(["shade-bench", "--workloads", "binary-trees,write-barrier"]);
+        assert_eq!(w.workloads(), [WorkloadId::BinaryTrees, WorkloadId::WriteBarrier]);
+        assert!(Cli::try_parse_from(["shade-bench", "--quick", "--full"]).is_err());
+        assert!(Cli::try_parse_from(["shade-bench", "--scale", "0"]).is_err());
+        assert!(Cli::try_parse_from(["shade-bench", "--scale", "abc"]).is_err());
+    }
+
+    #[test]
+    fn every_workload_has_benchmarks() {
+        let all = workloads::all();
+        for w in WorkloadId::value_variants() {
+            assert!(all.iter().any(|b| b.workload == *w), "{w:?} has no benchmark");
+            assert_eq!(w.to_possible_value().unwrap().get_name(), w.name());
+        }
+        let mut ids: Vec<_> = all.iter().map(|b| b.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len(), "benchmark ids are unique");
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::measure::{max, median, min, Sample};
 use crate::runner::{BenchResult, PeerResult, Plan, Results};
-use crate::workloads::{Unit, SUBJECT};
+use crate::workloads::{derived, Unit, PRIMARY, PRIMARY_MIN};
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -40,10 +40,7 @@ impl Machine {
             .iter()
             .find_map(|k| cpuinfo.lines().find_map(|l| field(l, k)))
             .unwrap_or_else(|| "unknown CPU".into());
-        let logical = cpuinfo
-            .lines()
-            .filter(|l| field(l, "processor").is_some())
-            .count();
+        let logical = cpuinfo.lines().filter(|l| field(l, "processor").is_some()).count();
         let mut cores = std::collections::BTreeSet::new();
         let mut phys = String::new();
         for l in cpuinfo.lines() {
@@ -58,18 +55,15 @@ impl Machine {
                 .find_map(|l| l.strip_prefix("MemTotal:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         });
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
+        let release =
+            std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
         Machine {
             cpu,
             logical_cpus: (logical > 0).then_some(logical),
             physical_cores: (!cores.is_empty()).then_some(cores.len()),
             available: std::thread::available_parallelism().map_or(1, |n| n.get()),
             mem_kb,
-            os: format!("{} {release}", std::env::consts::OS)
-                .trim()
-                .to_string(),
+            os: format!("{} {release}", std::env::consts::OS).trim().to_string(),
             date: utc_now(),
             load_at_start: None,
         }
@@ -81,7 +75,7 @@ impl Machine {
         Some(l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = self.cpu.clone();
         if let Some(n) = self.logical_cpus {
             let _ = write!(s, ", {n} logical CPUs");
@@ -100,17 +94,10 @@ impl Machine {
 
 /// The current UTC time as `YYYY-MM-DD HH:MM:SS UTC`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", t / 3600, t / 60 % 60, t % 60)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
@@ -140,10 +127,11 @@ struct Agg {
     has_gc: bool,
 }
 
-fn primary(unit: Unit, s: &Sample) -> f64 {
+/// A sample's primary figure: ns per op, or seconds.
+pub fn primary(unit: Unit, s: &Sample) -> f64 {
     match unit {
-        Unit::NsPerOp(_) => s.wall.as_secs_f64() * 1e9 / s.outcome.ops.max(1) as f64,
-        Unit::Seconds => s.wall.as_secs_f64(),
+        Unit::NsPerOp(_) => s.timed().as_secs_f64() * 1e9 / s.outcome.ops.max(1) as f64,
+        Unit::Seconds => s.timed().as_secs_f64(),
     }
 }
 
@@ -153,21 +141,10 @@ impl Agg {
         Agg {
             primary: p.samples.iter().map(|s| primary(unit, s)).collect(),
             cpu_s: p.samples.iter().map(|s| s.cpu.as_secs_f64()).collect(),
-            rss_mib: p
-                .samples
-                .iter()
-                .filter_map(|s| s.peak_rss_kb)
-                .map(|k| k as f64 / 1024.0)
-                .collect(),
+            rss_mib: p.samples.iter().filter_map(|s| s.peak_rss_kb).map(|k| k as f64 / 1024.0).collect(),
             gc_cycles: gcs.iter().map(|g| g.cycles as f64).collect(),
-            gc_pause_total_ms: gcs
-                .iter()
-                .map(|g| g.pause_total.as_secs_f64() * 1e3)
-                .collect(),
-            gc_pause_max_ms: gcs
-                .iter()
-                .map(|g| g.pause_max.as_secs_f64() * 1e3)
-                .collect(),
+            gc_pause_total_ms: gcs.iter().map(|g| g.pause_total.as_secs_f64() * 1e3).collect(),
+            gc_pause_max_ms: gcs.iter().map(|g| g.pause_max.as_secs_f64() * 1e3).collect(),
             has_gc: !gcs.is_empty(),
         }
     }
@@ -208,16 +185,22 @@ fn summary(out: &mut String, results: &Results<'_>) {
     out.push_str("|---|---|--:|---|--:|--:|--:|--:|--:|\n");
     for br in &results.benches {
         let unit = br.bench.unit;
-        let Some(subject) = br.peer(SUBJECT) else {
+        let subject_name = br.bench.subject();
+        let Some(subject) = br.peer(subject_name) else {
             continue;
         };
         let s = Agg::of(unit, subject);
-        for base in br.peers.iter().filter(|p| p.peer.name != SUBJECT) {
+        let label = if subject_name == crate::workloads::SUBJECT {
+            br.bench.id.to_string()
+        } else {
+            format!("{} ({subject_name})", br.bench.id)
+        };
+        for base in br.peers.iter().filter(|p| p.peer.name != subject_name && p.skipped.is_none()) {
             let b = Agg::of(unit, base);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} |",
-                br.bench.id,
+                label,
                 unit_label(unit),
                 fmt_primary(unit, median(&s.primary)),
                 base.peer.name,
@@ -229,6 +212,45 @@ fn summary(out: &mut String, results: &Results<'_>) {
             );
         }
     }
+}
+
+/// The median over a peer's runs of its metric `name`.
+fn metric_median(p: &PeerResult, name: &str) -> Option<f64> {
+    let v: Vec<f64> =
+        p.samples.iter().filter_map(|s| s.outcome.metrics.iter().find(|m| m.0 == name).map(|m| m.1)).collect();
+    median(&v)
+}
+
+/// A metric value with about three significant digits.
+fn fmt_metric(v: f64) -> String {
+    match v.abs() {
+        a if a >= 1000.0 || a == 0.0 => format!("{v:.0}"),
+        a if a >= 100.0 => format!("{v:.1}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
+/// The benchmark's named metrics (`Outcome::metrics`), one column each, the
+/// median over each peer's runs; nothing if no peer reported any.
+fn metrics_table(out: &mut String, br: &BenchResult<'_>) {
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in br.peers.iter().flat_map(|p| &p.samples).flat_map(|s| &s.outcome.metrics) {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| peer (metrics: median over the runs) | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "--:|".repeat(names.len()));
+    for p in &br.peers {
+        let cells: Vec<String> =
+            names.iter().map(|n| metric_median(p, n).map_or_else(|| "–".to_string(), fmt_metric)).collect();
+        let _ = writeln!(out, "| {} | {} |", p.peer.name, cells.join(" | "));
+    }
+    out.push('\n');
 }
 
 /// One benchmark's section.
@@ -247,6 +269,10 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
     );
     out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for p in &br.peers {
+        if let Some(why) = &p.skipped {
+            let _ = writeln!(out, "| {} | skipped: {} |{}", p.peer.name, why.replace('|', "\\|"), " – |".repeat(9));
+            continue;
+        }
         let a = Agg::of(unit, p);
         let wall_s: Vec<f64> = p.samples.iter().map(|s| s.wall.as_secs_f64()).collect();
         let util = match (median(&a.cpu_s), median(&wall_s)) {
@@ -262,10 +288,7 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
         } else {
             ("–".into(), "–".into(), "–".into())
         };
-        let checksum = p
-            .samples
-            .first()
-            .map_or("n/a".into(), |s| s.outcome.checksum.to_string());
+        let checksum = p.samples.first().map_or("n/a".into(), |s| s.outcome.checksum.to_string());
         let runs = if p.errors.is_empty() {
             p.samples.len().to_string()
         } else {
@@ -288,13 +311,16 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
         );
     }
     out.push('\n');
-    if let Some(subject) = br.peer(SUBJECT) {
+    metrics_table(out, br);
+    let subject_name = b.subject();
+    if let Some(subject) = br.peer(subject_name) {
         let s = Agg::of(unit, subject);
-        for base in br.peers.iter().filter(|p| p.peer.name != SUBJECT) {
+        for base in br.peers.iter().filter(|p| p.peer.name != subject_name && p.skipped.is_none()) {
             let bb = Agg::of(unit, base);
             let _ = writeln!(
                 out,
-                "- Shade/{}: **{}** (median), {} (min); CPU time {}; peak RSS {}",
+                "- {}/{}: **{}** (median), {} (min); CPU time {}; peak RSS {}",
+                if subject_name == crate::workloads::SUBJECT { "Shade" } else { subject_name },
                 base.peer.name,
                 ratio(median(&s.primary), median(&bb.primary)),
                 ratio(min(&s.primary), min(&bb.primary)),
@@ -306,17 +332,20 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
     let _ = writeln!(
         out,
         "- checksums: {}",
-        if br.checksums_agree() {
-            "all peers and runs agree"
-        } else {
-            "**MISMATCH between peers or runs**"
-        }
+        if br.checksums_agree() { "all peers and runs agree" } else { "**MISMATCH between peers or runs**" }
     );
-    if let Some(g) = br
-        .peer(SUBJECT)
-        .and_then(|p| p.samples.first())
-        .and_then(|s| s.outcome.gc)
-    {
+    let get = |peer: &str, key: &str| -> Option<f64> {
+        let p = br.peer(peer)?;
+        match key {
+            PRIMARY => median(&Agg::of(unit, p).primary),
+            PRIMARY_MIN => min(&Agg::of(unit, p).primary),
+            _ => metric_median(p, key),
+        }
+    };
+    for line in derived(b.id, &get) {
+        let _ = writeln!(out, "- {line}");
+    }
+    if let Some(g) = br.peer(subject_name).and_then(|p| p.samples.first()).and_then(|s| s.outcome.gc) {
         let _ = writeln!(
             out,
             "- Shade (first run): {} mark workers, {:.1} MiB allocated, mark {:.1} ms, sweep {:.1} ms",
@@ -326,12 +355,7 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
             g.sweep_total.as_secs_f64() * 1e3,
         );
     }
-    if let Some(s) = br
-        .peers
-        .iter()
-        .flat_map(|p| &p.samples)
-        .find(|s| !s.outcome.lines.is_empty())
-    {
+    if let Some(s) = br.peers.iter().flat_map(|p| &p.samples).find(|s| !s.outcome.lines.is_empty()) {
         out.push_str("\nOutput (identical for every peer):\n\n```text\n");
         for l in &s.outcome.lines {
             let _ = writeln!(out, "{l}");
@@ -357,18 +381,16 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
         out,
         "- build: shade-bench {} ({})",
         env!("CARGO_PKG_VERSION"),
-        if cfg!(debug_assertions) {
-            "DEBUG build: numbers are meaningless, use --release"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "DEBUG build: numbers are meaningless, use --release" } else { "release" }
     );
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(
         out,
-        "- sizes: binary-trees depth {}, alloc count {}, {} repetition{} per peer; suite took {:.1} s",
+        "- sizes: binary-trees depth {}, alloc count {}, scale {} (gcbench, stores, latency, write-barrier, \
+         shared), {} repetition{} per peer; suite took {:.1} s",
         plan.params.depth,
         plan.params.alloc_count,
+        plan.params.scale,
         plan.reps,
         if plan.reps == 1 { "" } else { "s" },
         results.elapsed.as_secs_f64()
@@ -380,15 +402,15 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
     let _ = writeln!(
         out,
         "- Shade: `Config::default()`{}",
-        if env.is_empty() {
-            String::new()
-        } else {
-            format!(" with {}", env.join(" "))
-        }
+        if env.is_empty() { String::new() } else { format!(" with {}", env.join(" ")) }
     );
+    for t in crate::workloads::external::toolchains() {
+        let _ = writeln!(out, "- external peer toolchain: {t}");
+    }
     out.push_str(
         "- method: each run is a fresh child process; peers alternate within each repetition; \
          wall and CPU time (all threads) are measured in the child around the workload; \
+         where a workload times only its measured part (e.g. the store loops), ns/op uses that time; \
          peak RSS is the child's VmHWM (includes the process's start-up RSS). Ratios compare \
          Shade with each baseline from this same invocation; below 1× Shade is faster/smaller.\n\n",
     );
@@ -398,6 +420,22 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
     out.push('\n');
     for br in &results.benches {
         bench_section(&mut out, br, plan);
+    }
+    let mut skipped: Vec<String> = Vec::new();
+    for p in results.benches.iter().flat_map(|b| &b.peers) {
+        if let Some(why) = &p.skipped {
+            let line = format!("- {}: {why}", p.peer.name);
+            if !skipped.contains(&line) {
+                skipped.push(line);
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        out.push_str("## Skipped peers\n\n");
+        for l in skipped {
+            let _ = writeln!(out, "{l}");
+        }
+        out.push('\n');
     }
     let problems = results.problems();
     if !problems.is_empty() {

@@ -3,7 +3,8 @@
 //! A, B, C; …) so slow drifts in machine speed hit every peer alike.
 
 use crate::measure::{self, Sample};
-use crate::workloads::{Bench, Params, Peer};
+use crate::workloads::external::{self, Unavailable};
+use crate::workloads::{Bench, Params, Peer, PeerKind};
 use std::path::Path;
 use std::time::Instant;
 
@@ -22,10 +23,7 @@ pub struct Plan {
 impl Plan {
     /// The peers of `b` that pass the filter.
     pub fn peers_of<'a>(&self, b: &'a Bench) -> Vec<&'a Peer> {
-        b.peers
-            .iter()
-            .filter(|p| self.peers.is_empty() || self.peers.iter().any(|f| f == p.name))
-            .collect()
+        b.peers.iter().filter(|p| self.peers.is_empty() || self.peers.iter().any(|f| f == p.name)).collect()
     }
 }
 
@@ -35,8 +33,11 @@ pub struct PeerResult {
     pub peer: Peer,
     /// One sample per successful repetition.
     pub samples: Vec<Sample>,
-    /// Failed repetitions.
+    /// Failed repetitions (or the failed build of an external peer).
     pub errors: Vec<String>,
+    /// Why the peer did not run, if it was skipped (an external peer whose
+    /// toolchain is not installed).
+    pub skipped: Option<String>,
 }
 
 /// The runs of one benchmark.
@@ -59,10 +60,9 @@ impl BenchResult<'_> {
         let mut all = self.peers.iter().flat_map(|p| &p.samples);
         match all.next() {
             None => true,
-            Some(first) => all.all(|s| {
-                s.outcome.checksum == first.outcome.checksum
-                    && s.outcome.lines == first.outcome.lines
-            }),
+            Some(first) => {
+                all.all(|s| s.outcome.checksum == first.outcome.checksum && s.outcome.lines == first.outcome.lines)
+            }
         }
     }
 }
@@ -97,21 +97,12 @@ impl Results<'_> {
 fn progress_summary(b: &Bench, s: &Sample) -> String {
     use crate::workloads::Unit;
     let main = match b.unit {
-        Unit::NsPerOp(op) => format!(
-            "{:.2} ns/{op}",
-            s.wall.as_secs_f64() * 1e9 / s.outcome.ops.max(1) as f64
-        ),
-        Unit::Seconds => format!("{:.3} s", s.wall.as_secs_f64()),
+        Unit::NsPerOp(op) => format!("{:.2} ns/{op}", s.timed().as_secs_f64() * 1e9 / s.outcome.ops.max(1) as f64),
+        Unit::Seconds => format!("{:.3} s", s.timed().as_secs_f64()),
     };
-    let rss = s.peak_rss_kb.map_or(String::new(), |k| {
-        format!(", peak RSS {:.1} MiB", k as f64 / 1024.0)
-    });
+    let rss = s.peak_rss_kb.map_or(String::new(), |k| format!(", peak RSS {:.1} MiB", k as f64 / 1024.0));
     let gc = s.outcome.gc.map_or(String::new(), |g| {
-        format!(
-            ", {} GC cycles, max pause {:.2} ms",
-            g.cycles,
-            g.pause_max.as_secs_f64() * 1e3
-        )
+        format!(", {} GC cycles, max pause {:.2} ms", g.cycles, g.pause_max.as_secs_f64() * 1e3)
     });
     format!("{main} (CPU {:.3} s){rss}{gc}", s.cpu.as_secs_f64())
 }
@@ -119,15 +110,22 @@ fn progress_summary(b: &Bench, s: &Sample) -> String {
 /// Runs the plan, printing progress to stderr.
 pub fn run<'a>(exe: &Path, plan: &'a Plan) -> Results<'a> {
     let start = Instant::now();
+    // External peers: find and build their toolchains first, once each; a
+    // missing toolchain skips its peers, a failed build fails them.
+    let runnable = |p: &Peer| match p.kind {
+        PeerKind::External(x) => external::prepare(x.runtime.toolchain()).is_ok(),
+        PeerKind::InProcess(_) => true,
+    };
     let steps: usize = plan
         .benches
         .iter()
-        .map(|b| plan.peers_of(b).len() * plan.reps as usize)
+        .map(|b| plan.peers_of(b).into_iter().filter(|p| runnable(p)).count() * plan.reps as usize)
         .sum();
     eprintln!(
-        "shade-bench: {steps} runs (depth {}, alloc-count {}, {} rep{}), each in a child process",
+        "shade-bench: {steps} runs (depth {}, alloc-count {}, scale {}, {} rep{}), each in a child process",
         plan.params.depth,
         plan.params.alloc_count,
+        plan.params.scale,
         plan.reps,
         if plan.reps == 1 { "" } else { "s" }
     );
@@ -138,20 +136,27 @@ pub fn run<'a>(exe: &Path, plan: &'a Plan) -> Results<'a> {
         let peers = plan.peers_of(b);
         let mut results: Vec<PeerResult> = peers
             .iter()
-            .map(|&&peer| PeerResult {
-                peer,
-                samples: Vec::new(),
-                errors: Vec::new(),
+            .map(|&&peer| {
+                let mut r = PeerResult { peer, samples: Vec::new(), errors: Vec::new(), skipped: None };
+                if let PeerKind::External(x) = peer.kind {
+                    match external::prepare(x.runtime.toolchain()) {
+                        Err(Unavailable::Missing(m)) => r.skipped = Some(m.clone()),
+                        Err(Unavailable::BuildFailed(m)) => r.errors.push(m.clone()),
+                        Ok(_) => {}
+                    }
+                }
+                r
             })
             .collect();
         for rep in 1..=plan.reps {
-            for r in results.iter_mut() {
+            for r in results.iter_mut().filter(|r| runnable(&r.peer)) {
                 step += 1;
-                eprint!(
-                    "[{step:>width$}/{steps}] {:<13} {:<6} rep {rep}/{} ... ",
-                    b.id, r.peer.name, plan.reps
-                );
-                match measure::run_child(exe, b.id, r.peer.name, &plan.params) {
+                eprint!("[{step:>width$}/{steps}] {:<13} {:<6} rep {rep}/{} ... ", b.id, r.peer.name, plan.reps);
+                let sample = match r.peer.kind {
+                    PeerKind::External(x) => external::run(&x, &plan.params),
+                    PeerKind::InProcess(_) => measure::run_child(exe, b.id, r.peer.name, &plan.params),
+                };
+                match sample {
                     Ok(s) => {
                         eprintln!("{}", progress_summary(b, &s));
                         r.samples.push(s);
@@ -163,17 +168,8 @@ pub fn run<'a>(exe: &Path, plan: &'a Plan) -> Results<'a> {
                 }
             }
         }
-        benches.push(BenchResult {
-            bench: b,
-            peers: results,
-        });
+        benches.push(BenchResult { bench: b, peers: results });
     }
-    eprintln!(
-        "shade-bench: done in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
-    Results {
-        benches,
-        elapsed: start.elapsed(),
-    }
+    eprintln!("shade-bench: done in {:.1} s", start.elapsed().as_secs_f64());
+    Results { benches, elapsed: start.elapsed() }
 }

@@ -48,16 +48,8 @@ pub fn benches() -> Vec<Bench> {
             },
             unit: Unit::NsPerOp("alloc"),
             peers: vec![
-                Peer {
-                    name: "shade",
-                    about: "Shade heap (Config::default())",
-                    kind: PeerKind::InProcess(shade_small),
-                },
-                Peer {
-                    name: "box",
-                    about: "Box::new (the system allocator)",
-                    kind: PeerKind::InProcess(box_small),
-                },
+                Peer { name: "shade", about: "Shade heap (Config::default())", kind: PeerKind::InProcess(shade_small) },
+                Peer { name: "box", about: "Box::new (the system allocator)", kind: PeerKind::InProcess(box_small) },
             ],
         },
         Bench {
@@ -77,16 +69,8 @@ pub fn benches() -> Vec<Bench> {
             },
             unit: Unit::NsPerOp("alloc"),
             peers: vec![
-                Peer {
-                    name: "shade",
-                    about: "Shade heap (Config::default())",
-                    kind: PeerKind::InProcess(shade_ptr),
-                },
-                Peer {
-                    name: "box",
-                    about: "Box::new (the system allocator)",
-                    kind: PeerKind::InProcess(box_ptr),
-                },
+                Peer { name: "shade", about: "Shade heap (Config::default())", kind: PeerKind::InProcess(shade_ptr) },
+                Peer { name: "box", about: "Box::new (the system allocator)", kind: PeerKind::InProcess(box_ptr) },
             ],
         },
     ]
@@ -138,20 +122,13 @@ fn shade_small(p: &Params) -> Outcome {
     }
     let checksum = {
         let ring = ring.get(&mu);
-        ring.iter()
-            .filter_map(|s| s.get(&mu))
-            .fold(0u64, |acc, o| acc.wrapping_add(o.a ^ o.b))
+        ring.iter().filter_map(|s| s.get(&mu)).fold(0u64, |acc, o| acc.wrapping_add(o.a ^ o.b))
     };
     drop(ring);
     let gc = GcSummary::from_shade(&heap.stats());
     drop(mu);
     drop(heap);
-    Outcome {
-        ops: p.alloc_count,
-        checksum,
-        lines: Vec::new(),
-        gc: Some(gc),
-    }
+    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: Some(gc), ..Outcome::default() }
 }
 
 fn box_small(p: &Params) -> Outcome {
@@ -169,17 +146,9 @@ fn box_small(p: &Params) -> Outcome {
             i += 1;
         }
     }
-    let checksum = ring
-        .iter()
-        .flatten()
-        .fold(0u64, |acc, o| acc.wrapping_add(o.a ^ o.b));
+    let checksum = ring.iter().flatten().fold(0u64, |acc, o| acc.wrapping_add(o.a ^ o.b));
     drop(ring);
-    Outcome {
-        ops: p.alloc_count,
-        checksum,
-        lines: Vec::new(),
-        gc: None,
-    }
+    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: None, ..Outcome::default() }
 }
 
 // ----- alloc-ptr ------------------------------------------------------------
@@ -211,10 +180,7 @@ fn shade_ptr(p: &Params) -> Outcome {
                 if let Some(o) = old {
                     o.next.set(&mu, None);
                 }
-                let obj = mu.alloc(Link {
-                    a: value(i),
-                    next: Slot::from_option(old),
-                });
+                let obj = mu.alloc(Link { a: value(i), next: Slot::from_option(old) });
                 slot.set(&mu, black_box(obj));
                 idx = (idx + 1) % RING;
                 i += 1;
@@ -233,12 +199,7 @@ fn shade_ptr(p: &Params) -> Outcome {
     let gc = GcSummary::from_shade(&heap.stats());
     drop(mu);
     drop(heap);
-    Outcome {
-        ops: p.alloc_count,
-        checksum,
-        lines: Vec::new(),
-        gc: Some(gc),
-    }
+    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: Some(gc), ..Outcome::default() }
 }
 
 fn box_ptr(p: &Params) -> Outcome {
@@ -253,10 +214,7 @@ fn box_ptr(p: &Params) -> Outcome {
             if let Some(o) = old.as_mut() {
                 o.next = None; // frees the object `o` displaced
             }
-            let obj = Box::new(BoxLink {
-                a: value(i),
-                next: old,
-            });
+            let obj = Box::new(BoxLink { a: value(i), next: old });
             *slot = Some(black_box(obj));
             idx = (idx + 1) % RING;
             i += 1;
@@ -267,12 +225,7 @@ fn box_ptr(p: &Params) -> Outcome {
         acc.wrapping_add(o.a).wrapping_add(next.rotate_left(1))
     });
     drop(ring);
-    Outcome {
-        ops: p.alloc_count,
-        checksum,
-        lines: Vec::new(),
-        gc: None,
-    }
+    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: None, ..Outcome::default() }
 }
 
 #[cfg(test)]
@@ -282,15 +235,8 @@ mod tests {
     #[test]
     fn peers_agree() {
         for n in [0, 1, 1000, 5000] {
-            let p = Params {
-                depth: 4,
-                alloc_count: n,
-            };
-            assert_eq!(
-                shade_small(&p).checksum,
-                box_small(&p).checksum,
-                "small, n={n}"
-            );
+            let p = Params { depth: 4, alloc_count: n, ..Params::default() };
+            assert_eq!(shade_small(&p).checksum, box_small(&p).checksum, "small, n={n}");
             assert_eq!(shade_ptr(&p).checksum, box_ptr(&p).checksum, "ptr, n={n}");
         }
     }

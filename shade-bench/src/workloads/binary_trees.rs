@@ -39,16 +39,8 @@ pub fn benches() -> Vec<Bench> {
         },
         unit: Unit::Seconds,
         peers: vec![
-            Peer {
-                name: "shade",
-                about: "Shade heap (Config::default())",
-                kind: PeerKind::InProcess(shade_trees),
-            },
-            Peer {
-                name: "rc",
-                about: "std::rc::Rc nodes",
-                kind: PeerKind::InProcess(rc_trees),
-            },
+            Peer { name: "shade", about: "Shade heap (Config::default())", kind: PeerKind::InProcess(shade_trees) },
+            Peer { name: "rc", about: "std::rc::Rc nodes", kind: PeerKind::InProcess(rc_trees) },
             Peer {
                 name: "box",
                 about: "Box nodes (malloc/free reference point)",
@@ -59,7 +51,7 @@ pub fn benches() -> Vec<Bench> {
 }
 
 /// N as the benchmarks game defines it.
-fn max_depth(depth: u32) -> u32 {
+pub(crate) fn max_depth(depth: u32) -> u32 {
     depth.max(MIN_DEPTH + 2)
 }
 
@@ -69,10 +61,8 @@ fn nodes(d: u32) -> u64 {
 }
 
 /// The iterated phase: (depth, number of trees).
-fn schedule(n: u32) -> impl Iterator<Item = (u32, u64)> {
-    (MIN_DEPTH..=n)
-        .step_by(2)
-        .map(move |d| (d, 1u64 << (n - d + MIN_DEPTH)))
+pub(crate) fn schedule(n: u32) -> impl Iterator<Item = (u32, u64)> {
+    (MIN_DEPTH..=n).step_by(2).map(move |d| (d, 1u64 << (n - d + MIN_DEPTH)))
 }
 
 /// Nodes allocated by a whole run at depth `n`.
@@ -82,38 +72,27 @@ fn total_nodes(n: u32) -> u64 {
 
 /// Collects the output lines and the checksum (sum of all checks).
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     lines: Vec<String>,
     checksum: u64,
 }
 
 impl Report {
-    fn stretch(&mut self, n: u32, check: u64) {
-        self.add(
-            format!("stretch tree of depth {}\t check: {check}", n + 1),
-            check,
-        );
+    pub(crate) fn stretch(&mut self, n: u32, check: u64) {
+        self.add(format!("stretch tree of depth {}\t check: {check}", n + 1), check);
     }
-    fn iterated(&mut self, k: u64, d: u32, check: u64) {
+    pub(crate) fn iterated(&mut self, k: u64, d: u32, check: u64) {
         self.add(format!("{k}\t trees of depth {d}\t check: {check}"), check);
     }
-    fn long_lived(&mut self, n: u32, check: u64) {
-        self.add(
-            format!("long lived tree of depth {n}\t check: {check}"),
-            check,
-        );
+    pub(crate) fn long_lived(&mut self, n: u32, check: u64) {
+        self.add(format!("long lived tree of depth {n}\t check: {check}"), check);
     }
     fn add(&mut self, line: String, check: u64) {
         self.lines.push(line);
         self.checksum = self.checksum.wrapping_add(check);
     }
-    fn finish(self, n: u32, gc: Option<GcSummary>) -> Outcome {
-        Outcome {
-            ops: total_nodes(n),
-            checksum: self.checksum,
-            lines: self.lines,
-            gc,
-        }
+    pub(crate) fn finish(self, n: u32, gc: Option<GcSummary>) -> Outcome {
+        Outcome { ops: total_nodes(n), checksum: self.checksum, lines: self.lines, gc, ..Outcome::default() }
     }
 }
 
@@ -127,17 +106,11 @@ struct Node {
 
 fn shade_bottom_up(mu: &Mutator, depth: u32) -> Gc<'_, Node> {
     if depth == 0 {
-        return mu.alloc(Node {
-            left: Slot::null(),
-            right: Slot::null(),
-        });
+        return mu.alloc(Node { left: Slot::null(), right: Slot::null() });
     }
     let left = shade_bottom_up(mu, depth - 1);
     let right = shade_bottom_up(mu, depth - 1);
-    mu.alloc(Node {
-        left: Slot::new(left),
-        right: Slot::new(right),
-    })
+    mu.alloc(Node { left: Slot::new(left), right: Slot::new(right) })
 }
 
 fn shade_check(mu: &Mutator, node: Gc<'_, Node>) -> u64 {
@@ -150,8 +123,7 @@ fn shade_check(mu: &Mutator, node: Gc<'_, Node>) -> u64 {
 fn shade_trees(p: &Params) -> Outcome {
     let n = max_depth(p.depth);
     let mut out = Report::default();
-    let heap = Heap::new(Config::default())
-        .unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
+    let heap = Heap::new(Config::default()).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
     let mut mu = heap.mutator();
     {
         let stretch = shade_bottom_up(&mu, n + 1);
@@ -184,15 +156,9 @@ struct RcNode {
 
 fn rc_bottom_up(depth: u32) -> Rc<RcNode> {
     if depth == 0 {
-        return Rc::new(RcNode {
-            left: None,
-            right: None,
-        });
+        return Rc::new(RcNode { left: None, right: None });
     }
-    Rc::new(RcNode {
-        left: Some(rc_bottom_up(depth - 1)),
-        right: Some(rc_bottom_up(depth - 1)),
-    })
+    Rc::new(RcNode { left: Some(rc_bottom_up(depth - 1)), right: Some(rc_bottom_up(depth - 1)) })
 }
 
 fn rc_check(node: &RcNode) -> u64 {
@@ -231,15 +197,9 @@ struct BoxNode {
 
 fn box_bottom_up(depth: u32) -> Box<BoxNode> {
     if depth == 0 {
-        return Box::new(BoxNode {
-            left: None,
-            right: None,
-        });
+        return Box::new(BoxNode { left: None, right: None });
     }
-    Box::new(BoxNode {
-        left: Some(box_bottom_up(depth - 1)),
-        right: Some(box_bottom_up(depth - 1)),
-    })
+    Box::new(BoxNode { left: Some(box_bottom_up(depth - 1)), right: Some(box_bottom_up(depth - 1)) })
 }
 
 fn box_check(node: &BoxNode) -> u64 {
@@ -275,10 +235,7 @@ mod tests {
 
     #[test]
     fn peers_agree_and_match_the_reference_output() {
-        let p = Params {
-            depth: 6,
-            alloc_count: 0,
-        };
+        let p = Params { depth: 6, alloc_count: 0, ..Params::default() };
         let (s, r, b) = (shade_trees(&p), rc_trees(&p), box_trees(&p));
         assert_eq!(
             s.lines,

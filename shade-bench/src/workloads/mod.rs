@@ -21,6 +21,13 @@
 
 pub mod alloc;
 pub mod binary_trees;
+pub mod crates;
+pub mod external;
+pub mod gcbench;
+pub mod latency;
+pub mod shared;
+pub mod stores;
+pub mod write_barrier;
 
 use clap::ValueEnum;
 use shade::HeapStats;
@@ -37,6 +44,21 @@ pub enum WorkloadId {
     Alloc,
     /// The benchmarks-game binary-trees program: Shade vs Rc (and Box).
     BinaryTrees,
+    /// Boehm's GCBench: long-lived data plus short-lived trees built top
+    /// down and bottom up: Shade vs Rc, Arc.
+    Gcbench,
+    /// Random pointer stores into a large live graph, with no cycle, with
+    /// cycles, with forced cycles: Shade vs Rc, Arc (ns per store).
+    Stores,
+    /// Message ring: worst-case and percentile push times (GC latency):
+    /// Shade vs Box, Rc.
+    Latency,
+    /// Cost of a pointer store per write-barrier mode, with collections
+    /// forced back to back (Go's BenchmarkWriteBarrier shape).
+    WriteBarrier,
+    /// 1, 2 and 4 threads mutating one shared graph: throughput scaling,
+    /// Shade vs Arc<Mutex>.
+    Shared,
 }
 
 impl WorkloadId {
@@ -45,6 +67,11 @@ impl WorkloadId {
         match self {
             WorkloadId::Alloc => "alloc",
             WorkloadId::BinaryTrees => "binary-trees",
+            WorkloadId::Gcbench => "gcbench",
+            WorkloadId::Stores => "stores",
+            WorkloadId::Latency => "latency",
+            WorkloadId::WriteBarrier => "write-barrier",
+            WorkloadId::Shared => "shared",
         }
     }
 }
@@ -56,6 +83,34 @@ pub struct Params {
     pub depth: u32,
     /// Objects allocated per alloc run.
     pub alloc_count: u64,
+    /// Size factor of the gcbench, stores, latency, write-barrier and
+    /// shared workloads relative to the sizes of the issue that defined
+    /// them (1.0): counts are multiplied by it, tree depths shifted by
+    /// round(log2(scale)).
+    pub scale: f64,
+}
+
+impl Default for Params {
+    /// The default run's sizes.
+    fn default() -> Params {
+        Params { depth: 19, alloc_count: 20_000_000, scale: 1.0 }
+    }
+}
+
+impl Params {
+    /// `n` times the scale, at least 1.
+    pub fn scaled(&self, n: u64) -> u64 {
+        ((n as f64 * self.scale).round() as u64).max(1)
+    }
+
+    /// round(log2(scale)): what tree depths are shifted by.
+    pub fn depth_shift(&self) -> i32 {
+        if self.scale > 0.0 {
+            self.scale.log2().round() as i32
+        } else {
+            0
+        }
+    }
 }
 
 /// How a benchmark's primary figure is expressed.
@@ -79,6 +134,14 @@ pub struct Outcome {
     pub lines: Vec<String>,
     /// Collector statistics, for peers that have a collector.
     pub gc: Option<GcSummary>,
+    /// Time of the measured part when the workload times only part of its
+    /// run (e.g. the store loops, not building the graph); the report's
+    /// primary figure then uses it instead of the wall time.
+    pub timed: Option<Duration>,
+    /// Further named figures (latency percentiles, barrier statistics,
+    /// scaling ratios), shown in the benchmark's section of the report.
+    /// Names may not contain newlines; peers may report different sets.
+    pub metrics: Vec<(String, f64)>,
 }
 
 /// The collector figures reported per run.
@@ -101,8 +164,11 @@ pub struct GcSummary {
 }
 
 impl GcSummary {
-    /// Takes the reported figures from a Shade heap's statistics.
+    /// Takes the reported figures from a Shade heap's statistics. It also
+    /// keeps the heap's per-cycle log for this process's `@cycle` lines (see
+    /// [`take_cycle_log`]): the log of the last heap reported wins.
     pub fn from_shade(s: &HeapStats) -> GcSummary {
+        *CYCLE_LOG.lock().unwrap_or_else(|e| e.into_inner()) = s.cycle_log.clone();
         GcSummary {
             cycles: s.cycles,
             pause_total: s.pause_total,
@@ -115,11 +181,23 @@ impl GcSummary {
     }
 }
 
+/// The cycle log of the heap last passed to [`GcSummary::from_shade`].
+static CYCLE_LOG: std::sync::Mutex<Vec<shade::CycleInfo>> = std::sync::Mutex::new(Vec::new());
+
+/// Takes the cycle log kept by [`GcSummary::from_shade`] (empty if no Shade
+/// heap was reported); the child process prints it as `@cycle` lines.
+pub fn take_cycle_log() -> Vec<shade::CycleInfo> {
+    std::mem::take(&mut *CYCLE_LOG.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// How a peer is run.
 #[derive(Clone, Copy)]
 pub enum PeerKind {
     /// A function in this binary, run in a child process of it.
     InProcess(fn(&Params) -> Outcome),
+    /// A program in another language (`bench/peers/`), built once per
+    /// invocation and run directly as the child process (see [`external`]).
+    External(external::External),
 }
 
 /// One implementation of a benchmark.
@@ -155,26 +233,54 @@ impl Bench {
     pub fn peer(&self, name: &str) -> Option<&Peer> {
         self.peers.iter().find(|p| p.name == name)
     }
+
+    /// The peer the others are compared against: [`SUBJECT`] if the
+    /// benchmark has it, else its first peer (`shade-buffered` in
+    /// write-barrier, whose peers are Shade's barrier modes).
+    pub fn subject(&self) -> &'static str {
+        match self.peers.first() {
+            Some(first) if self.peer(SUBJECT).is_none() => first.name,
+            _ => SUBJECT,
+        }
+    }
+}
+
+/// The key of a peer's primary figure (ns/op or seconds) for [`derived`]:
+/// its median over the runs.
+pub const PRIMARY: &str = "@primary";
+/// As [`PRIMARY`], the minimum over the runs (steadier on a busy machine).
+pub const PRIMARY_MIN: &str = "@primary-min";
+
+/// Figures a benchmark derives from its peers' results for the report
+/// (ratios between peers, with targets), one line each. `get(peer, key)`
+/// gives the median over the runs of a peer's metric `key`, or its primary
+/// figure's median for [`PRIMARY`] and minimum for [`PRIMARY_MIN`].
+pub fn derived(bench: &str, get: &dyn Fn(&str, &str) -> Option<f64>) -> Vec<String> {
+    match bench {
+        write_barrier::ID => write_barrier::derived(get),
+        shared::ID => shared::derived(get),
+        _ => Vec::new(),
+    }
 }
 
 /// Every benchmark, in run order.
 pub fn all() -> Vec<Bench> {
     let mut v = alloc::benches();
     v.extend(binary_trees::benches());
+    v.extend(gcbench::benches());
+    v.extend(stores::benches());
+    v.extend(latency::benches());
+    v.extend(write_barrier::benches());
+    v.extend(shared::benches());
+    crates::attach(&mut v);
+    external::attach(&mut v);
     v
 }
 
 /// Finds a benchmark and peer from `<bench>:<peer>`.
 pub fn lookup(spec: &str) -> Result<(Bench, Peer), String> {
-    let (b, p) = spec
-        .split_once(':')
-        .ok_or_else(|| format!("{spec:?}: expected <benchmark>:<peer>"))?;
-    let bench = all()
-        .into_iter()
-        .find(|x| x.id == b)
-        .ok_or_else(|| format!("unknown benchmark {b:?}"))?;
-    let peer = *bench
-        .peer(p)
-        .ok_or_else(|| format!("benchmark {b} has no peer {p:?}"))?;
+    let (b, p) = spec.split_once(':').ok_or_else(|| format!("{spec:?}: expected <benchmark>:<peer>"))?;
+    let bench = all().into_iter().find(|x| x.id == b).ok_or_else(|| format!("unknown benchmark {b:?}"))?;
+    let peer = *bench.peer(p).ok_or_else(|| format!("benchmark {b} has no peer {p:?}"))?;
     Ok((bench, peer))
 }

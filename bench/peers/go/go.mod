@@ -1,0 +1,3 @@
+module shade-bench/peers/go
+
+go 1.19
