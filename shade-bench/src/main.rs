@@ -99,7 +99,7 @@ struct Cli {
     alloc_count: Option<u64>,
 
     /// Repetitions of every (benchmark, peer) run; the report gives the
-    /// median and the minimum. [default: 3, 1 with --quick]
+    /// median and the minimum. [default: 1; 3 with --full]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     reps: Option<u32>,
 
@@ -188,7 +188,7 @@ impl Cli {
     }
 
     fn reps(&self) -> u32 {
-        self.reps.unwrap_or(if self.quick { 1 } else { 3 })
+        self.reps.unwrap_or(if self.full { 3 } else { 1 })
     }
 }
 
@@ -308,7 +308,7 @@ mod tests {
     fn defaults_and_quick() {
         let d = Cli::parse_from(["shade-bench"]);
         assert_eq!(d.workloads(), WorkloadId::value_variants());
-        assert_eq!((d.params().depth, d.params().alloc_count, d.params().scale, d.reps()), (19, 50_000_000, 0.25, 3));
+        assert_eq!((d.params().depth, d.params().alloc_count, d.params().scale, d.reps()), (19, 50_000_000, 0.25, 1));
         let q = Cli::parse_from(["shade-bench", "--quick", "--reps", "2"]);
         assert_eq!((q.params().depth, q.params().alloc_count, q.params().scale, q.reps()), (14, 2_000_000, 0.0625, 2));
         let f = Cli::parse_from(["shade-bench", "--full", "--scale", "0.5"]);
