@@ -204,6 +204,33 @@ impl Batches {
     }
 }
 
+/// The store phase of the peers that need no safepoints: for each batch, in
+/// `Active` first `short_lived(q)` for `q` in `0..SHORT_LIVED` (allocating
+/// short-lived nodes), then the batch's stores `store(i, j)` (node `i`'s
+/// `left` := node `j`), timed. Returns the time spent storing.
+pub(crate) fn store_phase(
+    v: Variant,
+    s: Sizes,
+    mut short_lived: impl FnMut(u64),
+    mut store: impl FnMut(usize, usize),
+) -> Duration {
+    let mut batches = Batches::new(s);
+    let mut timed = Duration::ZERO;
+    while let Some(idx) = batches.next_batch() {
+        if v == Variant::Active {
+            for q in 0..SHORT_LIVED {
+                short_lived(q as u64);
+            }
+        }
+        let t0 = Instant::now();
+        for &(i, j) in idx {
+            store(i as usize, j as usize);
+        }
+        timed += t0.elapsed();
+    }
+    timed
+}
+
 /// Folds the `left` targets of all nodes (`None` as 0, node `j` as `j + 1`).
 pub(crate) fn fold_left(acc: u64, left: Option<u64>) -> u64 {
     (acc ^ left.map_or(0, |id| id + 1)).wrapping_mul(0x0000_0100_0000_01B3)
@@ -341,20 +368,14 @@ pub fn run_rc(v: Variant, s: Sizes) -> Outcome {
     for i in 0..n {
         *nodes[i].right.borrow_mut() = Some(Rc::clone(&nodes[(i + 1) % n]));
     }
-    let mut batches = Batches::new(s);
-    let mut timed = Duration::ZERO;
-    while let Some(idx) = batches.next_batch() {
-        if v == Variant::Active {
-            for q in 0..SHORT_LIVED {
-                black_box(Rc::new(RcNode { left: RefCell::new(None), right: RefCell::new(None), id: q as u64 }));
-            }
-        }
-        let t0 = Instant::now();
-        for &(i, j) in idx {
-            *nodes[i as usize].left.borrow_mut() = Some(Rc::clone(&nodes[j as usize]));
-        }
-        timed += t0.elapsed();
-    }
+    let timed = store_phase(
+        v,
+        s,
+        |q| {
+            black_box(Rc::new(RcNode { left: RefCell::new(None), right: RefCell::new(None), id: q }));
+        },
+        |i, j| *nodes[i].left.borrow_mut() = Some(Rc::clone(&nodes[j])),
+    );
     let checksum = nodes.iter().fold(0, |acc, a| fold_left(acc, a.left.borrow().as_ref().map(|l| l.id)));
     // Break the cycles so the nodes are freed.
     for a in &nodes {
@@ -384,20 +405,14 @@ pub fn run_arc(v: Variant, s: Sizes) -> Outcome {
     for i in 0..n {
         *lock(&nodes[i].right) = Some(Arc::clone(&nodes[(i + 1) % n]));
     }
-    let mut batches = Batches::new(s);
-    let mut timed = Duration::ZERO;
-    while let Some(idx) = batches.next_batch() {
-        if v == Variant::Active {
-            for q in 0..SHORT_LIVED {
-                black_box(Arc::new(ArcNode { left: Mutex::new(None), right: Mutex::new(None), id: q as u64 }));
-            }
-        }
-        let t0 = Instant::now();
-        for &(i, j) in idx {
-            *lock(&nodes[i as usize].left) = Some(Arc::clone(&nodes[j as usize]));
-        }
-        timed += t0.elapsed();
-    }
+    let timed = store_phase(
+        v,
+        s,
+        |q| {
+            black_box(Arc::new(ArcNode { left: Mutex::new(None), right: Mutex::new(None), id: q }));
+        },
+        |i, j| *lock(&nodes[i].left) = Some(Arc::clone(&nodes[j])),
+    );
     let checksum = nodes.iter().fold(0, |acc, a| fold_left(acc, lock(&a.left).as_ref().map(|l| l.id)));
     for a in &nodes {
         lock(&a.left).take();
