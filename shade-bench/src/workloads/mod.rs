@@ -30,7 +30,10 @@ pub mod stores;
 pub mod write_barrier;
 
 use clap::ValueEnum;
-use shade::HeapStats;
+use shade::{Heap, HeapStats, Mutator};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The peer every other one is compared against.
@@ -183,6 +186,38 @@ impl GcSummary {
 
 /// The cycle log of the heap last passed to [`GcSummary::from_shade`].
 static CYCLE_LOG: std::sync::Mutex<Vec<shade::CycleInfo>> = std::sync::Mutex::new(Vec::new());
+
+/// Another thread calling `heap.collect()` back to back until
+/// [`Forcer::stop`] (the benchmarks with forced collections), or no thread.
+pub(crate) struct Forcer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Forcer {
+    /// Starts the thread on `heap` if `on`.
+    pub(crate) fn start(heap: &Heap, on: bool) -> Forcer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = on.then(|| {
+            let (heap, stop) = (heap.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    heap.collect();
+                }
+            })
+        });
+        Forcer { stop, thread }
+    }
+
+    /// Stops the thread and waits for it.
+    pub(crate) fn stop(self, mu: &mut Mutator) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The forcer's last collection needs this mutator at a safepoint.
+        if let Some(f) = self.thread {
+            mu.parked(|| f.join()).expect("collector thread panicked");
+        }
+    }
+}
 
 /// Takes the cycle log kept by [`GcSummary::from_shade`] (empty if no Shade
 /// heap was reported); the child process prints it as `@cycle` lines.

@@ -21,12 +21,11 @@
 //! decrement) and `Arc` nodes with `Mutex` fields (lock, two atomic count
 //! updates, unlock).
 
-use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
+use super::{Bench, Forcer, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
 use shade::{Config, Heap, Slot, Trace};
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -296,15 +295,7 @@ pub fn run_shade(v: Variant, s: Sizes) -> Outcome {
     mu.collect(); // settle: no cycle or sweep left over from building
 
     let before = heap.stats();
-    let stop = Arc::new(AtomicBool::new(false));
-    let forcer = (v == Variant::Forced).then(|| {
-        let (heap, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                heap.collect();
-            }
-        })
-    });
+    let forcer = Forcer::start(&heap, v == Variant::Forced);
     let mut batches = Batches::new(s);
     let mut timed = Duration::ZERO;
     while let Some(idx) = batches.next_batch() {
@@ -325,11 +316,7 @@ pub fn run_shade(v: Variant, s: Sizes) -> Outcome {
         }
         mu.safepoint();
     }
-    stop.store(true, Ordering::Relaxed);
-    // The forcer's last collection needs this mutator at a safepoint.
-    if let Some(f) = forcer {
-        mu.parked(|| f.join()).expect("collector thread panicked");
-    }
+    forcer.stop(&mut mu);
     let cycles = heap.stats().cycles - before.cycles;
     mu.collect(); // publishes the barrier counters of the store phase
     let after = heap.stats();

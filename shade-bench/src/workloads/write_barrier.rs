@@ -35,10 +35,9 @@
 //! cheaper the buffered overhead is than the eager one (target ≥ 4×) and the
 //! ratio of `shade-off` to `plain-atomic` (target ≤ 1.1×).
 
-use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId, PRIMARY, PRIMARY_MIN};
+use super::{Bench, Forcer, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId, PRIMARY, PRIMARY_MIN};
 use shade::{Array, BarrierMode, BarrierRecord, Config, Gc, Heap, Mutator, Slot, Trace};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The benchmark id.
@@ -233,15 +232,7 @@ fn run_shade(barrier: BarrierMode, record: BarrierRecord, forced: bool, s: Sizes
     reverse(&mu, root.get(&mu), u32::MAX); // warm up
 
     let before = heap.stats();
-    let stop = Arc::new(AtomicBool::new(false));
-    let forcer = forced.then(|| {
-        let (heap, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                heap.collect();
-            }
-        })
-    });
+    let forcer = Forcer::start(&heap, forced);
     let n_sub = subtrees.get(&mu).len();
     let mut timed = Duration::ZERO;
     let mut stores = 0;
@@ -261,11 +252,7 @@ fn run_shade(barrier: BarrierMode, record: BarrierRecord, forced: bool, s: Sizes
             mu.safepoint();
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    // The forcer's last collection needs this mutator at a safepoint.
-    if let Some(f) = forcer {
-        mu.parked(|| f.join()).expect("collector thread panicked");
-    }
+    forcer.stop(&mut mu);
     let cycles = heap.stats().cycles - before.cycles;
     mu.collect(); // the final termination publishes the barrier counters
     let after = heap.stats();
