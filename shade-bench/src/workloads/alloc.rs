@@ -21,7 +21,7 @@
 //!   and Shade's marker has to scan the objects.
 
 use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
-use shade::{Config, Heap, Slot, Trace};
+use shade::{Config, Gc, Heap, Mutator, Slot, Trace};
 use std::hint::black_box;
 
 /// Objects kept alive by the ring.
@@ -86,6 +86,42 @@ fn new_heap() -> Heap {
     Heap::new(Config::default()).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"))
 }
 
+/// The Shade peers: `p.alloc_count` steps `step(mu, slot, i)`, the `i`th on
+/// the ring's slot `i % RING`, with a safepoint every [`SAFEPOINT_EVERY`]; the
+/// checksum folds `sum(mu, acc, object)` over the objects left in the ring.
+fn shade_ring<T: Trace + Send + Sync + 'static>(
+    p: &Params,
+    mut step: impl FnMut(&Mutator, &Slot<T>, u64),
+    sum: impl Fn(&Mutator, u64, Gc<'_, T>) -> u64,
+) -> Outcome {
+    let heap = new_heap();
+    let mut mu = heap.mutator();
+    let ring = mu.local(mu.alloc_array(RING, |_| Slot::<T>::null()));
+    let mut i = 0u64;
+    let mut idx = 0usize;
+    while i < p.alloc_count {
+        let end = (i + SAFEPOINT_EVERY).min(p.alloc_count);
+        {
+            let ring = ring.get(&mu);
+            while i < end {
+                step(&mu, &ring[idx], i);
+                idx = (idx + 1) % RING;
+                i += 1;
+            }
+        }
+        mu.safepoint();
+    }
+    let checksum = {
+        let ring = ring.get(&mu);
+        ring.iter().filter_map(|s| s.get(&mu)).fold(0u64, |acc, o| sum(&mu, acc, o))
+    };
+    drop(ring);
+    let gc = GcSummary::from_shade(&heap.stats());
+    drop(mu);
+    drop(heap);
+    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: Some(gc), ..Outcome::default() }
+}
+
 // ----- alloc-small ----------------------------------------------------------
 
 #[derive(Trace)]
@@ -101,34 +137,15 @@ struct BoxSmall {
 }
 
 fn shade_small(p: &Params) -> Outcome {
-    let heap = new_heap();
-    let mut mu = heap.mutator();
-    let ring = mu.local(mu.alloc_array(RING, |_| Slot::<Small>::null()));
-    let mut i = 0u64;
-    let mut idx = 0usize;
-    while i < p.alloc_count {
-        let end = (i + SAFEPOINT_EVERY).min(p.alloc_count);
-        {
-            let ring = ring.get(&mu);
-            while i < end {
-                let v = value(i);
-                let obj = mu.alloc(Small { a: v, b: !v });
-                ring[idx].set(&mu, black_box(obj));
-                idx = (idx + 1) % RING;
-                i += 1;
-            }
-        }
-        mu.safepoint();
-    }
-    let checksum = {
-        let ring = ring.get(&mu);
-        ring.iter().filter_map(|s| s.get(&mu)).fold(0u64, |acc, o| acc.wrapping_add(o.a ^ o.b))
-    };
-    drop(ring);
-    let gc = GcSummary::from_shade(&heap.stats());
-    drop(mu);
-    drop(heap);
-    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: Some(gc), ..Outcome::default() }
+    shade_ring::<Small>(
+        p,
+        |mu, slot, i| {
+            let v = value(i);
+            let obj = mu.alloc(Small { a: v, b: !v });
+            slot.set(mu, black_box(obj));
+        },
+        |_, acc, o| acc.wrapping_add(o.a ^ o.b),
+    )
 }
 
 fn box_small(p: &Params) -> Outcome {
@@ -165,41 +182,21 @@ struct BoxLink {
 }
 
 fn shade_ptr(p: &Params) -> Outcome {
-    let heap = new_heap();
-    let mut mu = heap.mutator();
-    let ring = mu.local(mu.alloc_array(RING, |_| Slot::<Link>::null()));
-    let mut i = 0u64;
-    let mut idx = 0usize;
-    while i < p.alloc_count {
-        let end = (i + SAFEPOINT_EVERY).min(p.alloc_count);
-        {
-            let ring = ring.get(&mu);
-            while i < end {
-                let slot = &ring[idx];
-                let old = slot.get(&mu);
-                if let Some(o) = old {
-                    o.next.set(&mu, None);
-                }
-                let obj = mu.alloc(Link { a: value(i), next: Slot::from_option(old) });
-                slot.set(&mu, black_box(obj));
-                idx = (idx + 1) % RING;
-                i += 1;
+    shade_ring::<Link>(
+        p,
+        |mu, slot, i| {
+            let old = slot.get(mu);
+            if let Some(o) = old {
+                o.next.set(mu, None);
             }
-        }
-        mu.safepoint();
-    }
-    let checksum = {
-        let ring = ring.get(&mu);
-        ring.iter().filter_map(|s| s.get(&mu)).fold(0u64, |acc, o| {
-            let next = o.next.get(&mu).map_or(0, |n| n.a);
+            let obj = mu.alloc(Link { a: value(i), next: Slot::from_option(old) });
+            slot.set(mu, black_box(obj));
+        },
+        |mu, acc, o| {
+            let next = o.next.get(mu).map_or(0, |n| n.a);
             acc.wrapping_add(o.a).wrapping_add(next.rotate_left(1))
-        })
-    };
-    drop(ring);
-    let gc = GcSummary::from_shade(&heap.stats());
-    drop(mu);
-    drop(heap);
-    Outcome { ops: p.alloc_count, checksum, lines: Vec::new(), gc: Some(gc), ..Outcome::default() }
+        },
+    )
 }
 
 fn box_ptr(p: &Params) -> Outcome {
