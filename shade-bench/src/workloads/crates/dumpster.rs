@@ -14,27 +14,13 @@
 //! objects needs a deep stack: the `stores` graph (a ring of a million
 //! nodes) is run on a thread with a [`BIG_STACK`](super::BIG_STACK) stack.
 
-use super::{on_big_stack, CratePeer};
-use crate::workloads::{gcbench as gb, latency as lat, stores as st};
-use crate::workloads::{Outcome, Params};
 use dumpster::unsync::Gc;
 use dumpster::Trace;
 use std::cell::RefCell;
 
-/// The peer for benchmark `bench`, if this crate implements it.
-pub fn peer(bench: &str) -> Option<CratePeer> {
-    let run: fn(&Params) -> Outcome = match bench {
-        "binary-trees" => binary_trees,
-        "gcbench" => |p| gcbench(gb::Sizes::of(p)),
-        "stores-quiet" => |p| on_big_stack(st::Sizes::of(p), |s| stores(st::Variant::Quiet, s)),
-        "stores-active" => |p| on_big_stack(st::Sizes::of(p), |s| stores(st::Variant::Active, s)),
-        "latency" => |p| latency(lat::Sizes::of(p)),
-        _ => return None,
-    };
-    Some(("dumpster", "dumpster 2.1: unsync::Gc<T> + RefCell, reference counting with a cycle collector", run))
-}
-
 rc_like_workloads! {
+    name: "dumpster",
+    about: "dumpster 2.1: unsync::Gc<T> + RefCell, reference counting with a cycle collector",
     gc: Gc,
     cell: RefCell,
     derive: [Trace],

@@ -25,28 +25,47 @@
 //! no crate peers. They reuse their benchmark's sizes, output, checksum and
 //! metric helpers, so their checksums and figures compare with Shade's.
 
-/// Defines `binary_trees`, `gcbench`, `stores` and `latency` in the calling
-/// module for a crate whose collector is used like `Rc`: a `Gc<T>` pointer
-/// type (`gc`), a `RefCell`-like type for mutable fields (`cell`), node types
+/// Defines `peer` (named `name`, described by `about`) and its workloads
+/// `binary_trees`, `gcbench`, `stores` and `latency` in the calling module,
+/// for a crate whose collector is used like `Rc`: a `Gc<T>` pointer type
+/// (`gc`), a `RefCell`-like type for mutable fields (`cell`), node types
 /// deriving the crate's traits (`derive`, names in scope at the call site).
 /// `settle` runs once the `stores` ring is built; `free_ring`, if given,
 /// runs after the ring is dropped at the end of `stores`.
 macro_rules! rc_like_workloads {
     (
+        name: $name:literal,
+        about: $about:literal,
         gc: $gc:ident,
         cell: $cell:ident,
         derive: [$($derive:ident),* $(,)?],
         settle: $settle:expr,
         $(free_ring: $free_ring:expr,)?
     ) => {
+        pub use rc_like::peer;
+        #[cfg(test)]
         pub use rc_like::{binary_trees, gcbench, latency, stores};
 
         mod rc_like {
             use super::{$gc as Gc, $cell as Cell, $($derive),*};
             use $crate::workloads::{binary_trees as bt, gcbench as gb, latency as lat, stores as st};
+            use $crate::workloads::crates::{on_big_stack, CratePeer};
             use $crate::workloads::{Outcome, Params};
             use std::hint::black_box;
             use std::time::Instant;
+
+            /// The peer for benchmark `bench`, if this crate implements it.
+            pub fn peer(bench: &str) -> Option<CratePeer> {
+                let run: fn(&Params) -> Outcome = match bench {
+                    "binary-trees" => binary_trees,
+                    "gcbench" => |p| gcbench(gb::Sizes::of(p)),
+                    "stores-quiet" => |p| on_big_stack(st::Sizes::of(p), |s| stores(st::Variant::Quiet, s)),
+                    "stores-active" => |p| on_big_stack(st::Sizes::of(p), |s| stores(st::Variant::Active, s)),
+                    "latency" => |p| latency(lat::Sizes::of(p)),
+                    _ => return None,
+                };
+                Some(($name, $about, run))
+            }
 
             // ----- binary-trees --------------------------------------------------------
 

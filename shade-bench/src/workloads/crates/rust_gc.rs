@@ -18,25 +18,11 @@
 // which rustc's `non_local_definitions` lint flags; the impls are fine.
 #![allow(non_local_definitions)]
 
-use super::{on_big_stack, CratePeer};
-use crate::workloads::{gcbench as gb, latency as lat, stores as st};
-use crate::workloads::{Outcome, Params};
 use gc::{Finalize, Gc, GcCell, Trace};
 
-/// The peer for benchmark `bench`, if this crate implements it.
-pub fn peer(bench: &str) -> Option<CratePeer> {
-    let run: fn(&Params) -> Outcome = match bench {
-        "binary-trees" => binary_trees,
-        "gcbench" => |p| gcbench(gb::Sizes::of(p)),
-        "stores-quiet" => |p| on_big_stack(st::Sizes::of(p), |s| stores(st::Variant::Quiet, s)),
-        "stores-active" => |p| on_big_stack(st::Sizes::of(p), |s| stores(st::Variant::Active, s)),
-        "latency" => |p| latency(lat::Sizes::of(p)),
-        _ => return None,
-    };
-    Some(("rust-gc", "gc crate 0.5 (rust-gc): Gc<T> / GcCell<T>, thread-local stop-the-world mark-sweep", run))
-}
-
 rc_like_workloads! {
+    name: "rust-gc",
+    about: "gc crate 0.5 (rust-gc): Gc<T> / GcCell<T>, thread-local stop-the-world mark-sweep",
     gc: Gc,
     cell: GcCell,
     derive: [Trace, Finalize],
