@@ -34,6 +34,9 @@ use std::time::Instant;
 
 static NEXT_HEAP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Most spans one allocation sweeps lazily before taking a fresh span.
+const LAZY_SWEEP_BUDGET: usize = 16;
+
 /// Heaps alive in the process. While there is only one, every `Gc` belongs
 /// to it, so allocation can skip checking that a new object's pointers
 /// point into its own heap (see `Mutator::check_pointers`).
@@ -241,15 +244,23 @@ impl Runtime {
         sc: SpanClass,
     ) -> Result<(usize, &'a Span), AllocError> {
         let central = &self.mheap.central[sc.index()];
+        let mut budget = LAZY_SWEEP_BUDGET;
         let span = loop {
             if let Some(s) = central.take_partial() {
                 break s;
             }
-            if let Some(s) = central.take_unswept() {
-                // SAFETY: popping the span made us its only holder.
-                match sweep::sweep_span(self, unsafe { &*s }) {
-                    Swept::Partial => break s,
-                    Swept::Full | Swept::Freed => continue,
+            // Lazy sweeping, bounded: when most queued spans are full of
+            // live objects, searching them all for a free slot could stall
+            // this allocation for milliseconds. Past the budget, take a
+            // fresh span and leave the rest to the background sweeper.
+            if budget > 0 {
+                if let Some(s) = central.take_unswept() {
+                    budget -= 1;
+                    // SAFETY: popping the span made us its only holder.
+                    match sweep::sweep_span(self, unsafe { &*s }) {
+                        Swept::Partial => break s,
+                        Swept::Full | Swept::Freed => continue,
+                    }
                 }
             }
             let c = sc.class() as usize;

@@ -132,14 +132,19 @@ pub(crate) fn sweep_background(rt: &Runtime) -> usize {
 pub(crate) fn queue(rt: &Runtime) {
     let gen = rt.mheap.sweep_gen.load(Relaxed);
     let mut by_class: Vec<Vec<_>> = vec![Vec::new(); rt.mheap.central.len()];
-    for &sp in rt.mheap.in_use.lock().iter() {
-        // SAFETY: in-use span records are valid. Spans of older
-        // generations are held by nobody: caches were emptied at
-        // termination, partial lists cleared, and only this thread
-        // queues them, so reading their class is race-free.
+    // Copy the set rather than hold its lock while queueing: mutators
+    // allocating fresh spans meanwhile need the lock.
+    let spans: Vec<_> = rt.mheap.in_use.lock().clone();
+    for sp in spans {
+        // SAFETY: span records live as long as the heap. A span of an older
+        // generation is held by nobody (caches were emptied at termination,
+        // partial lists cleared) until claimed here; the compare-exchange
+        // claims it once even if a mutator queues concurrently
+        // (`sweep_all_lazily`). A span freed and reused since the copy
+        // carries the current generation and is skipped.
         let s = unsafe { &*sp };
-        if s.sweep_gen.load(Relaxed) < gen {
-            s.sweep_gen.store(gen, Relaxed);
+        let old = s.sweep_gen.load(Relaxed);
+        if old < gen && s.sweep_gen.compare_exchange(old, gen, Relaxed, Relaxed).is_ok() {
             by_class[s.class.get().index()].push(sp);
         }
     }
@@ -159,7 +164,7 @@ pub(crate) fn sweep_all_lazily(rt: &Runtime) -> usize {
 /// Runs the destructor of every allocated object. Used when the heap itself
 /// is dropped: no handle or mutator is left, so nothing is reachable.
 pub(crate) fn drop_all(rt: &Runtime) {
-    let spans: Vec<_> = rt.mheap.in_use.lock().iter().copied().collect();
+    let spans: Vec<_> = rt.mheap.in_use.lock().clone();
     for sp in spans {
         // SAFETY: in-use span records are valid and nothing else runs.
         let s = unsafe { &*sp };

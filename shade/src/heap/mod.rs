@@ -32,7 +32,6 @@ use pages::PageAlloc;
 use parking_lot::Mutex;
 use sizeclass::{SpanClass, NUM_SPAN_CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use span::Span;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Span records: allocated once, recycled, freed only with the heap, so the
@@ -59,7 +58,9 @@ pub(crate) struct MHeap {
     pub(crate) central: Box<[Central]>,
     /// Every span in use: mark termination queues them all for sweeping,
     /// and dropping the heap runs the destructors of their objects.
-    pub(crate) in_use: Mutex<HashSet<*const Span>>,
+    /// A vector with O(1) removal (each span knows its index,
+    /// `Span::in_use_idx`): no rehashing pause while mutators allocate.
+    pub(crate) in_use: Mutex<Vec<*const Span>>,
     /// Bytes returned to the OS over the heap's life.
     pub(crate) released_total: AtomicUsize,
     /// Incremented at every mark termination (see `Span::sweep_gen`).
@@ -92,7 +93,7 @@ impl MHeap {
             pages: Mutex::new(PageAlloc::new(npages)),
             records: Mutex::new(SpanRecords { free: Vec::new(), all: Vec::new() }),
             central: (0..NUM_SPAN_CLASSES).map(|_| Central::new()).collect(),
-            in_use: Mutex::new(HashSet::new()),
+            in_use: Mutex::new(Vec::new()),
             released_total: AtomicUsize::new(0),
             sweep_gen: AtomicU64::new(0),
         })
@@ -151,14 +152,28 @@ impl MHeap {
         for e in &self.page_table[first..first + npages] {
             e.store(rec as *mut Span, Release);
         }
-        self.in_use.lock().insert(rec);
+        {
+            let mut v = self.in_use.lock();
+            span.in_use_idx.set(v.len());
+            v.push(rec);
+        }
         Ok(span)
     }
 
     /// Returns a span's pages to the page heap. The caller holds the span
     /// and guarantees no object in it is reachable.
     pub(crate) fn free_span(&self, span: &Span, cycle: u64) {
-        self.in_use.lock().remove(&(span as *const Span));
+        {
+            let mut v = self.in_use.lock();
+            let i = span.in_use_idx.get();
+            debug_assert!(std::ptr::eq(v[i], span));
+            v.swap_remove(i);
+            if let Some(&moved) = v.get(i) {
+                // SAFETY: in-use span records are valid; `in_use_idx` is
+                // only touched under this lock.
+                unsafe { (*moved).in_use_idx.set(i) };
+            }
+        }
         let first = (span.start.get() - self.base) >> PAGE_SHIFT;
         let n = span.npages.get();
         for e in &self.page_table[first..first + n] {

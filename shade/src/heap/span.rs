@@ -91,6 +91,8 @@ pub(crate) struct Span {
     pub(crate) magic: Cell<u64>,
     pub(crate) class: Cell<SpanClass>,
     pub(crate) in_use: AtomicBool,
+    /// Position in the heap's in-use vector; only touched under its lock.
+    pub(crate) in_use_idx: Cell<usize>,
     /// The heap's sweep generation this span's mark bits belong to: a span
     /// allocated, or queued for sweeping, in generation `g` has
     /// `sweep_gen == g`; one with a smaller value still holds marks of an
@@ -134,6 +136,7 @@ impl Span {
             magic: Cell::new(0),
             class: Cell::new(SpanClass(0)),
             in_use: AtomicBool::new(false),
+            in_use_idx: Cell::new(0),
             sweep_gen: AtomicU64::new(0),
             has_drop: AtomicBool::new(false),
             mark: Bitmap::new(),
