@@ -553,6 +553,7 @@ impl Mutator {
             // use of its buffer and counters.
             unsafe { self.st.wb_stats.with_mut(|s| (*s).recorded += 1) };
             let fast = self.st.wb.with_mut(|wb| {
+                // SAFETY: as above.
                 let wb = unsafe { &mut *wb };
                 let n = wb.next;
                 if n + 2 <= wb.end {
@@ -566,11 +567,14 @@ impl Mutator {
             if !fast {
                 // barrier::slow, Buffered mode: append, then flush.
                 self.st.wb.with_mut(|wb| {
+                    // SAFETY: a running mutator owns its buffer (loom checks
+                    // the exclusivity of `with_mut`).
                     let wb = unsafe { &mut *wb };
                     let n = wb.next;
                     wb.buf[n] = old;
                     wb.next = n + 1;
                 });
+                // SAFETY: as above; the running owner flushes its own buffer.
                 unsafe { flush(rt, &self.st) };
             }
         }
