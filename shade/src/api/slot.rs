@@ -164,24 +164,64 @@ unsafe impl<T> Trace for Slot<T> {
 /// clears the list. A record proves a `Gc` with that address existed since
 /// the last such point, so the object is still alive.
 pub(crate) mod pending {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
 
-    thread_local! {
-        static PENDING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Records that fit inline; more spill to a vector (objects with more
+    /// than this many slots built at once, or slots built and never used).
+    const INLINE: usize = 32;
+
+    /// The inline records. No destructor and a const initialiser, so the
+    /// thread-local access is a plain thread-pointer-relative load: this is
+    /// on the allocation path of every object with pointers.
+    struct Inline {
+        len: Cell<usize>,
+        spilled: Cell<bool>,
+        buf: [Cell<usize>; INLINE],
     }
 
-    #[inline]
+    thread_local! {
+        static INLINE_RECORDS: Inline = const {
+            Inline { len: Cell::new(0), spilled: Cell::new(false), buf: [const { Cell::new(0) }; INLINE] }
+        };
+        static SPILL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[inline(always)]
     pub(crate) fn add(p: usize) {
-        PENDING.with(|v| v.borrow_mut().push(p));
+        INLINE_RECORDS.with(|r| {
+            let n = r.len.get();
+            if n < INLINE {
+                r.buf[n].set(p);
+                r.len.set(n + 1);
+            } else {
+                r.spilled.set(true);
+                SPILL.with(|v| v.borrow_mut().push(p));
+            }
+        })
     }
 
     /// Consumes a record of `p`; false if there is none.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(p: usize) -> bool {
-        PENDING.with(|v| {
+        INLINE_RECORDS.with(|r| {
+            // Records are usually consumed right after they were made, in
+            // order: search from the end.
+            let n = r.len.get();
+            for i in (0..n).rev() {
+                if r.buf[i].get() == p {
+                    r.buf[i].set(r.buf[n - 1].get());
+                    r.len.set(n - 1);
+                    return true;
+                }
+            }
+            r.spilled.get() && take_spilled(p)
+        })
+    }
+
+    #[cold]
+    fn take_spilled(p: usize) -> bool {
+        SPILL.with(|v| {
             let mut v = v.borrow_mut();
-            // Records are usually consumed in the order they were made, right
-            // after: search from the end.
             match v.iter().rposition(|&q| q == p) {
                 Some(i) => {
                     v.swap_remove(i);
@@ -194,7 +234,40 @@ pub(crate) mod pending {
 
     /// Forgets every record (a collection may complete from here on).
     pub(crate) fn clear() {
-        let _ = PENDING.try_with(|v| v.borrow_mut().clear());
+        let _ = INLINE_RECORDS.try_with(|r| {
+            r.len.set(0);
+            if r.spilled.replace(false) {
+                let _ = SPILL.try_with(|v| v.borrow_mut().clear());
+            }
+        });
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn records_are_consumed_once_inline_and_spilled() {
+            super::clear();
+            for p in 1..=100usize {
+                super::add(p * 8);
+            }
+            // Out of order, across the inline part and the spill.
+            for p in (1..=100usize).rev().step_by(3).chain((1..=100).step_by(7)) {
+                let _ = super::take(p * 8);
+            }
+            let mut left = 0;
+            for p in 1..=100usize {
+                if super::take(p * 8) {
+                    left += 1;
+                }
+            }
+            for p in 1..=100usize {
+                assert!(!super::take(p * 8), "record {p} taken twice");
+            }
+            assert!(left > 0 && left < 100);
+            super::add(8);
+            super::clear();
+            assert!(!super::take(8), "clear forgets records");
+        }
     }
 }
 
