@@ -1227,6 +1227,7 @@ fn pause_statistics_are_consistent() {
     // Every cycle stops the world at mark start and at mark termination.
     assert!(s.pause_count >= 2 * s.cycles, "{} pauses for {} cycles", s.pause_count, s.cycles);
     assert_eq!(s.recent_pauses.len() as u64, s.pause_count);
+    assert!(s.stop_wait_max <= s.pause_max, "the wait for safepoints is part of a pause");
     let max = *s.recent_pauses.iter().max().unwrap();
     let min = *s.recent_pauses.iter().min().unwrap();
     assert_eq!(s.pause_max, max);

@@ -66,6 +66,10 @@ pub struct HeapStats {
     pub pause_max: Duration,
     /// Number of pauses (mark start, termination attempts, termination).
     pub pause_count: u64,
+    /// Longest time a collection waited for running mutators to reach a
+    /// safepoint. It is part of the pause figures: a mutator that runs long
+    /// without a safepoint delays the stop, and the others wait stopped.
+    pub stop_wait_max: Duration,
     /// Most recent pauses (up to 4096), oldest first.
     pub recent_pauses: Vec<Duration>,
     /// Time spent marking.
@@ -107,6 +111,7 @@ impl HeapStats {
             pause_total: st.pause_total,
             pause_max: st.pause_max,
             pause_count: st.pause_count,
+            stop_wait_max: st.stop_wait_max,
             recent_pauses: st.pauses.iter().copied().collect(),
             mark_time_total: st.mark_time_total,
             sweep_time_total: st.sweep_time_total,

@@ -235,6 +235,7 @@ impl Runtime {
         // ---- STW1: mark start ------------------------------------------
         let t = Instant::now();
         self.stw.stop(false);
+        pauses.stop_wait_max = t.elapsed();
         self.process_pending_detaches();
         debug_assert!(self.mheap.central.iter().all(|c| c.unswept_len() == 0), "sweep unfinished");
         let heap_before = self.pacer.heap_alloc.load(Relaxed);
@@ -271,6 +272,7 @@ impl Runtime {
                 }
                 let t2 = Instant::now();
                 self.stw.stop(false);
+                pauses.stop_wait_max = pauses.stop_wait_max.max(t2.elapsed());
                 self.process_pending_detaches();
                 self.flush_mutators();
                 if self.queues.has_full() && retries < MAX_TERMINATION_RETRIES {
@@ -372,6 +374,7 @@ impl Runtime {
             for p in report.pauses.all() {
                 st.record_pause(p);
             }
+            st.stop_wait_max = st.stop_wait_max.max(report.pauses.stop_wait_max);
             st.record_cycle(crate::api::stats::CycleInfo {
                 cycle,
                 at: report.at,

@@ -15,6 +15,9 @@ pub(crate) struct CyclePauses {
     /// The final mark termination.
     pub(crate) termination: Duration,
     pub(crate) termination_started: Option<Instant>,
+    /// Longest wait, within this cycle's stops, for running mutators to
+    /// reach a safepoint (part of the pauses above).
+    pub(crate) stop_wait_max: Duration,
 }
 
 impl CyclePauses {
@@ -32,6 +35,7 @@ pub(crate) struct StatsRecord {
     pub(crate) live_bytes: usize,
     pub(crate) pause_total: Duration,
     pub(crate) pause_max: Duration,
+    pub(crate) stop_wait_max: Duration,
     pub(crate) pause_count: u64,
     pub(crate) pauses: std::collections::VecDeque<Duration>,
     pub(crate) mark_time_total: Duration,
