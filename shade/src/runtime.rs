@@ -12,7 +12,7 @@ use crate::api::config::Settings;
 use crate::api::error::AllocError;
 use crate::api::root::{LocalTable, RootNode};
 use crate::barrier::wbbuf::{BarrierStats, WbBuf, WBBUF_LEN};
-use crate::barrier::{BarrierMode, BarrierRecord};
+use crate::barrier::BarrierMode;
 use crate::gc::collector::Coordinator;
 use crate::gc::mark::{MarkCounters, Marker};
 use crate::gc::pacer::Pacer;
@@ -72,10 +72,6 @@ unsafe impl Send for MutatorState {}
 
 impl MutatorState {
     fn new(s: &Settings) -> MutatorState {
-        let per_store = match s.record {
-            BarrierRecord::Old => 1,
-            BarrierRecord::OldAndNew => 2,
-        };
         // A zero-sized buffer sends every barrier to the slow path.
         let end = if s.wbcheck || s.barrier == BarrierMode::Eager {
             0
@@ -86,7 +82,7 @@ impl MutatorState {
         };
         MutatorState {
             cache: UnsafeCell::new(MCache::new()),
-            wb: UnsafeCell::new(WbBuf::new(end, per_store)),
+            wb: UnsafeCell::new(WbBuf::new(end, s.record.entries_per_store())),
             gcw: UnsafeCell::new(GcWork::new()),
             wb_stats: UnsafeCell::new(BarrierStats::default()),
             marked: UnsafeCell::new(MarkCounters::default()),
@@ -211,6 +207,19 @@ impl Runtime {
         }
     }
 
+    /// Flushes a mutator's barrier buffer and publishes its mark buffers,
+    /// so no grey object it holds stays private.
+    ///
+    /// # Safety
+    /// As for `release_mutator`.
+    pub(crate) unsafe fn publish_mutator_work(&self, st: &MutatorState) {
+        // SAFETY: per the contract.
+        unsafe {
+            crate::barrier::wbbuf::flush(self, st);
+            (*st.gcw.get()).dispose(&self.queues);
+        }
+    }
+
     /// Hands a mutator's state back to the heap and unregisters it.
     ///
     /// # Safety
@@ -219,8 +228,7 @@ impl Runtime {
     unsafe fn release_mutator(&self, st: &Arc<MutatorState>) {
         // SAFETY: per the contract.
         unsafe {
-            crate::barrier::wbbuf::flush(self, st);
-            (*st.gcw.get()).dispose(&self.queues);
+            self.publish_mutator_work(st);
             let (bytes, objects) = (*st.cache.get()).release_all(&self.mheap, true);
             self.pacer.uncharge(bytes, objects);
             *self.barrier_stats.lock() += std::mem::take(&mut *st.wb_stats.get());

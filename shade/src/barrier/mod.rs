@@ -21,7 +21,6 @@ pub(crate) mod check;
 pub(crate) mod wbbuf;
 
 use crate::api::mutator::Mutator;
-use crate::runtime::Runtime;
 use std::sync::atomic::{AtomicPtr, Ordering::*};
 
 /// How the barrier records pointers while marking.
@@ -41,6 +40,16 @@ pub enum BarrierRecord {
     Old,
     /// The overwritten and the stored value (Go's hybrid barrier).
     OldAndNew,
+}
+
+impl BarrierRecord {
+    /// Buffer entries one recorded store takes.
+    pub(crate) const fn entries_per_store(self) -> usize {
+        match self {
+            BarrierRecord::Old => 1,
+            BarrierRecord::OldAndNew => 2,
+        }
+    }
 }
 
 /// Stores `new` into `slot` (at address `slot_addr`) through the barrier.
@@ -86,7 +95,7 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
     match rt.settings.barrier {
         BarrierMode::Eager => {
             let mut e = [old, new];
-            let n = per_store(rt);
+            let n = rt.settings.record.entries_per_store();
             // SAFETY: a running mutator has exclusive use of its buffers.
             unsafe { wbbuf::flush_entries(rt, st, &mut e[..n]) };
         }
@@ -104,17 +113,10 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
     }
 }
 
-fn per_store(rt: &Runtime) -> usize {
-    match rt.settings.record {
-        BarrierRecord::Old => 1,
-        BarrierRecord::OldAndNew => 2,
-    }
-}
-
 /// Bulk barrier: records, in one pass, the values of `dest` that are about
 /// to be overwritten (and, in `OldAndNew` mode, the values about to be
-/// stored, read from `src`), before the caller copies or clears the range.
-/// `dest_addr` is the address of `dest[0]`.
+/// stored, read from `src`), before the caller copies or clears the range;
+/// with no `src`, every slot receives `fill`.
 pub(crate) fn record_range(mu: &Mutator, dest: &[AtomicPtr<u8>], src: Option<&[AtomicPtr<u8>]>, fill: usize) {
     let rt = mu.runtime();
     if !rt.barrier_on.load(Relaxed) {
@@ -130,7 +132,6 @@ pub(crate) fn record_range(mu: &Mutator, dest: &[AtomicPtr<u8>], src: Option<&[A
         return;
     }
     let st = mu.state();
-    let both = per_store(rt) == 2;
     // SAFETY: a running mutator has exclusive use of its buffer and stats.
     let wb = unsafe { &mut *st.wb.get() };
     unsafe { (*st.wb_stats.get()).stores += dest.len() as u64 };
@@ -143,7 +144,7 @@ pub(crate) fn record_range(mu: &Mutator, dest: &[AtomicPtr<u8>], src: Option<&[A
         let n = wb.next;
         wb.buf[n] = d.load(Relaxed) as usize;
         wb.buf[n + 1] = value_at(i);
-        wb.next = n + if both { 2 } else { 1 };
+        wb.next = n + wb.per_store;
     }
     if rt.settings.barrier == BarrierMode::Eager {
         // SAFETY: as above.

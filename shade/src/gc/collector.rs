@@ -426,10 +426,7 @@ impl Runtime {
         for m in self.mutators.lock().iter() {
             // SAFETY: the owner is stopped (stw invariant), so the collector
             // has exclusive use of its buffers.
-            unsafe {
-                crate::barrier::wbbuf::flush(self, m);
-                (*m.gcw.get()).dispose(&self.queues);
-            }
+            unsafe { self.publish_mutator_work(m) };
         }
     }
 
