@@ -20,7 +20,8 @@ use crate::gc::stats::StatsRecord;
 use crate::gc::stw::Stw;
 use crate::gc::sweep::{self, Swept};
 use crate::gc::work::{GcWork, WorkQueues};
-use crate::heap::cache::MCache;
+use crate::heap::cache::{MCache, SpanKey};
+use crate::heap::object::TypeInfo;
 use crate::heap::sizeclass::{SpanClass, CLASS_PAGES, CLASS_SIZE, PAGE_SIZE};
 use crate::heap::span::Span;
 use crate::heap::MHeap;
@@ -240,21 +241,23 @@ impl Runtime {
     }
 
     /// Small-object allocation slow path: find a span with free slots for
-    /// class `sc` (central list, lazy sweep, or a fresh span), install it in
-    /// the cache, and take a slot. While marking, the mutator first pays for
-    /// the allocation with mark work (an assist).
+    /// objects of type `ty` and class `sc` (central list, lazy sweep, or a
+    /// fresh span), install it in the cache, and take a slot. While marking,
+    /// the mutator first pays for the allocation with mark work (an assist).
     #[cold]
     #[inline(never)]
     pub(crate) fn refill<'a>(
         &self,
         st: &MutatorState,
         cache: &'a mut MCache,
+        ty: &'static TypeInfo,
         sc: SpanClass,
     ) -> Result<(usize, &'a Span), AllocError> {
+        let key = SpanKey::new(ty, sc);
         let central = &self.mheap.central[sc.index()];
         let mut budget = LAZY_SWEEP_BUDGET;
         let span = loop {
-            if let Some(s) = central.take_partial() {
+            if let Some(s) = central.take_partial(key) {
                 break s;
             }
             // Lazy sweeping, bounded: when most queued spans are full of
@@ -262,7 +265,7 @@ impl Runtime {
             // this allocation for milliseconds. Past the budget, take a
             // fresh span and leave the rest to the background sweeper.
             if budget > 0 {
-                if let Some(s) = central.take_unswept() {
+                if let Some(s) = central.take_unswept(key) {
                     budget -= 1;
                     // SAFETY: popping the span made us its only holder.
                     match sweep::sweep_span(self, unsafe { &*s }) {
@@ -272,7 +275,7 @@ impl Runtime {
                 }
             }
             let c = sc.class() as usize;
-            match self.mheap.alloc_span(sc, CLASS_PAGES[c] as usize, CLASS_SIZE[c] as usize) {
+            match self.mheap.alloc_span(sc, CLASS_PAGES[c] as usize, CLASS_SIZE[c] as usize, ty) {
                 Ok(s) => break s as *const Span,
                 Err(AllocError::HeapLimit { .. }) if sweep::sweep_all_lazily(self) > 0 => continue,
                 Err(e) => return Err(self.alloc_failed(e)),
@@ -281,25 +284,29 @@ impl Runtime {
         // SAFETY: we hold the span.
         let s = unsafe { &*span };
         let (bytes, objects) = (s.free_count() * s.elem_size.get(), s.free_count());
-        cache.install(sc, span);
+        let (unused, unused_objects) = cache.install(key, span, &self.mheap);
+        if unused_objects > 0 {
+            self.pacer.uncharge(unused, unused_objects);
+        }
         self.charge(bytes, objects);
         if self.marking.load(Relaxed) {
             self.assist(st, bytes);
         }
-        Ok(cache.alloc_fast(sc).expect("refilled span has a free slot"))
+        Ok(cache.alloc_fast(key).expect("refilled span has a free slot"))
     }
 
-    /// Allocates a large object (a span of its own).
+    /// Allocates a large object of type `ty` (a span of its own).
     #[cold]
     pub(crate) fn alloc_large(
         &self,
         st: &MutatorState,
         size: usize,
         noscan: bool,
+        ty: &'static TypeInfo,
     ) -> Result<(usize, &Span), AllocError> {
         let npages = size.checked_add(PAGE_SIZE - 1).ok_or(AllocError::TooLarge { requested: size })? / PAGE_SIZE;
         let span = loop {
-            match self.mheap.alloc_span(SpanClass::large(noscan), npages, npages * PAGE_SIZE) {
+            match self.mheap.alloc_span(SpanClass::large(noscan), npages, npages * PAGE_SIZE, ty) {
                 Ok(s) => break s,
                 Err(AllocError::HeapLimit { .. }) if sweep::sweep_all_lazily(self) > 0 => continue,
                 Err(e) => return Err(self.alloc_failed(e)),

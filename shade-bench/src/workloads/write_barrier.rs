@@ -16,9 +16,9 @@
 //! * `shade-off`: Shade with no collection running, so the barrier is its
 //!   flag test only;
 //! * `plain-atomic`: the same tree as a `Vec` of nodes with `AtomicUsize`
-//!   child indices (and a word standing for Shade's object header, so the
-//!   nodes have Shade's 24 bytes), reversed with the same acquire loads and
-//!   release stores: what a store costs with no collector.
+//!   child indices (16 bytes, as Shade's headerless nodes), reversed with
+//!   the same acquire loads and release stores: what a store costs with no
+//!   collector.
 //!
 //! To let collections start and finish while the tree is being reversed (a
 //! Shade mutator holds no `Gc` across a safepoint), the tree is reversed in
@@ -110,8 +110,8 @@ pub fn benches() -> Vec<Bench> {
                  subtree below them, a safepoint after each); only the reversals are timed. In the \
                  `shade-buffered`, `shade-buffered-hybrid`, `shade-eager` and `shade-eager-hybrid` modes \
                  another thread calls `heap.collect()` back to back; `shade-off` runs no collection; \
-                 `plain-atomic` is a `Vec` of 24-byte nodes (a word standing for Shade's object header, \
-                 two `AtomicUsize` child indices; acquire loads, release stores, no collector). Metrics: share of stores with the barrier on, flushes per \
+                 `plain-atomic` is a `Vec` of 16-byte nodes like Shade's (two `AtomicUsize` child \
+                 indices; acquire loads, release stores, no collector). Metrics: share of stores with the barrier on, flushes per \
                  million recorded barriers, and the shares of flushed entries that were nil, already \
                  marked, noscan or newly grey.",
                 s.depth,
@@ -295,23 +295,19 @@ fn run_shade(barrier: BarrierMode, record: BarrierRecord, forced: bool, s: Sizes
 // ----- plain atomic ---------------------------------------------------------
 
 /// A node of the plain tree: child indices + 1 into the node vector (0:
-/// none), after a word standing for Shade's object header, so that both
-/// trees have 24-byte nodes laid out alike and the comparison is of the
-/// store paths, not of the memory footprint.
+/// none). 16 bytes, as a Shade node (objects have no header), so both trees
+/// are laid out alike and the comparison is of the store paths, not of the
+/// memory footprint.
 struct PlainNode {
-    header: usize,
     left: AtomicUsize,
     right: AtomicUsize,
 }
-
-/// The value of `PlainNode::header`.
-const PLAIN_HEADER: usize = 0x0053_4841_4445;
 
 /// Appends a tree of depth `depth` to `nodes` (children before parents, the
 /// order Shade allocates them in); returns its root's index + 1.
 fn build_plain(nodes: &mut Vec<PlainNode>, depth: u32) -> usize {
     let (l, r) = if depth == 0 { (0, 0) } else { (build_plain(nodes, depth - 1), build_plain(nodes, depth - 1)) };
-    nodes.push(PlainNode { header: PLAIN_HEADER, left: AtomicUsize::new(l), right: AtomicUsize::new(r) });
+    nodes.push(PlainNode { left: AtomicUsize::new(l), right: AtomicUsize::new(r) });
     nodes.len()
 }
 
@@ -338,7 +334,6 @@ fn count_plain(nodes: &[PlainNode], n: usize) -> u64 {
         return 0;
     }
     let node = &nodes[n - 1];
-    assert_eq!(node.header, PLAIN_HEADER);
     1 + count_plain(nodes, node.left.load(Ordering::Relaxed)) + count_plain(nodes, node.right.load(Ordering::Relaxed))
 }
 
@@ -350,7 +345,7 @@ fn build_top_plain(nodes: &mut Vec<PlainNode>, sub: &[usize], levels: u32, next:
     }
     let l = build_top_plain(nodes, sub, levels - 1, next);
     let r = build_top_plain(nodes, sub, levels - 1, next);
-    nodes.push(PlainNode { header: PLAIN_HEADER, left: AtomicUsize::new(l), right: AtomicUsize::new(r) });
+    nodes.push(PlainNode { left: AtomicUsize::new(l), right: AtomicUsize::new(r) });
     nodes.len()
 }
 

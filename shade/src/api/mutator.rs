@@ -6,7 +6,8 @@ use crate::api::gc::Gc;
 use crate::api::heap::Heap;
 use crate::api::root::{Local, Root};
 use crate::api::trace::{Trace, Tracer, TracerKind};
-use crate::heap::object::{object_size, SizedInfo, TypeInfo, HEADER_SIZE};
+use crate::heap::cache::SpanKey;
+use crate::heap::object::{object_size, SizedInfo, TypeInfo};
 use crate::heap::sizeclass::{class_for, SpanClass};
 use crate::runtime::{MutatorState, Owner, Runtime};
 use std::cell::RefCell;
@@ -121,26 +122,24 @@ impl Mutator {
 
     // ----- allocation -------------------------------------------------
 
-    /// Takes a slot for an object of `size` bytes (header included).
+    /// Takes a slot for an object of type `ty` and `size` bytes.
     #[inline]
-    fn alloc_raw(&self, size: usize, noscan: bool, has_drop: bool) -> Result<usize, AllocError> {
+    fn alloc_raw(&self, size: usize, noscan: bool, ty: &'static TypeInfo) -> Result<usize, AllocError> {
         let (base, span) = match class_for(size) {
             Some(c) => {
                 let sc = SpanClass::new(c, noscan);
+                let key = SpanKey::new(ty, sc);
                 // SAFETY: this mutator is running, so it has exclusive use of
                 // its cache (gc/stw.rs); the borrow ends before any user code
                 // runs.
                 let cache = unsafe { &mut *self.st.cache.get() };
-                match cache.alloc_fast(sc) {
+                match cache.alloc_fast(key) {
                     Some(x) => x,
-                    None => self.runtime().refill(&self.st, cache, sc)?,
+                    None => self.runtime().refill(&self.st, cache, ty, sc)?,
                 }
             }
-            None => self.runtime().alloc_large(&self.st, size, noscan)?,
+            None => self.runtime().alloc_large(&self.st, size, noscan, ty)?,
         };
-        if has_drop && !span.has_drop.load(Relaxed) {
-            span.has_drop.store(true, Relaxed);
-        }
         if self.runtime().marking.load(Relaxed) {
             // Allocate black: an object born during marking survives this
             // cycle and is never scanned by it (DESIGN.md).
@@ -171,13 +170,6 @@ impl Mutator {
         }
     }
 
-    /// Writes the header of a freshly allocated object.
-    #[inline]
-    fn write_header(base: usize, info: &'static TypeInfo) {
-        // SAFETY: `base` is a slot we just took; nothing else refers to it.
-        unsafe { (base as *mut *const TypeInfo).write(info) }
-    }
-
     /// Allocates `value` in the heap.
     ///
     /// # Panics
@@ -200,15 +192,14 @@ impl Mutator {
         const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
         self.check_pointers(&value);
         let size = object_size(std::mem::size_of::<T>());
-        let base = self.alloc_raw(size, T::NO_TRACE, std::mem::needs_drop::<T>())?;
-        Self::write_header(base, &SizedInfo::<T>::INFO);
-        // SAFETY: the slot has room for the header and a `T` (size class >=
-        // object_size), is 8-aligned, and is ours until published.
-        unsafe { ((base + HEADER_SIZE) as *mut T).write(value) };
+        let base = self.alloc_raw(size, T::NO_TRACE, &SizedInfo::<T>::INFO)?;
+        // SAFETY: the slot has room for a `T` (size class >= object_size),
+        // is 8-aligned, and is ours until published.
+        unsafe { (base as *mut T).write(value) };
         // SAFETY: a fresh object, unreachable by the collector until this
         // mutator stores it, and no collection can finish while `&self` is
         // borrowed.
-        Ok(unsafe { Gc::from_raw(base + HEADER_SIZE) })
+        Ok(unsafe { Gc::from_raw(base) })
     }
 
     /// Allocates an array of `len` elements, element `i` being `init(i)`.
@@ -235,9 +226,7 @@ impl Mutator {
         if payload > isize::MAX as usize / 2 {
             return Err(AllocError::TooLarge { requested: payload });
         }
-        let base = self.alloc_raw(object_size(payload), T::NO_TRACE, std::mem::needs_drop::<T>())?;
-        Self::write_header(base, &ArrayInfo::<T>::INFO);
-        let p = base + HEADER_SIZE;
+        let p = self.alloc_raw(object_size(payload), T::NO_TRACE, &ArrayInfo::<T>::INFO)?;
         // SAFETY: the object is ours until published. `len` only counts
         // written elements: with drop glue it is raised after each element,
         // so dropping the array after a panic in `init` drops exactly the
@@ -384,15 +373,24 @@ impl Mutator {
         crate::barrier::write(self, slot, atomic, new);
     }
 
-    /// Debug builds: panics if `p` points at a freed (poisoned) object.
+    /// Debug builds: panics if `p` points at a freed object: its slot is
+    /// free and its memory poisoned. (Poison alone could be a live value's
+    /// bytes; a free slot alone could be a span caught mid-sweep; a freed
+    /// object shows both.)
     #[cfg(debug_assertions)]
     pub(crate) fn debug_check_live(&self, p: usize) {
         if self.rt.settings.clobber_free {
-            // SAFETY: `p` is a payload address inside the arena (checked by
-            // the caller), so its header word is mapped memory.
-            let h = unsafe { *((p - HEADER_SIZE) as *const usize) };
-            if h == crate::heap::object::POISON_WORD {
-                panic!("shade: use after free: object at {p:#x} was freed (its memory is poisoned)");
+            // SAFETY: `p` is an object address inside the arena (checked by
+            // the caller), so its first word is mapped memory.
+            let w = unsafe { *(p as *const usize) };
+            if w == crate::heap::object::POISON_WORD {
+                let freed = match self.rt.mheap.span_of(p) {
+                    Some(s) => !s.is_allocated(s.index_of(p)),
+                    None => true,
+                };
+                if freed {
+                    panic!("shade: use after free: object at {p:#x} was freed (its memory is poisoned)");
+                }
             }
         }
     }

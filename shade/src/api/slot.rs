@@ -145,7 +145,7 @@ impl<T> fmt::Debug for Slot<T> {
 }
 
 // SAFETY: a slot is exactly one GC pointer, visited here; the load is atomic
-// (acquire, so the target's header is visible to the marker).
+// (acquire, so the target's contents are visible to the marker).
 unsafe impl<T> Trace for Slot<T> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {

@@ -191,7 +191,7 @@ mod tests {
             }
         );
         // The newly grey object was compacted to the front, as its base.
-        assert_eq!(entries[0], fresh.addr() - crate::heap::object::HEADER_SIZE);
+        assert_eq!(entries[0], fresh.addr());
         let noscan_span = rt.mheap.span_of(plain.addr()).unwrap();
         assert!(noscan_span.mark.get(noscan_span.index_of(plain.addr())), "noscan objects are marked");
         // SAFETY: as above.

@@ -9,7 +9,6 @@
 //! the sweep would free a live object.
 
 use crate::api::trace::{Tracer, TracerKind};
-use crate::heap::object::{type_of, HEADER_SIZE};
 use crate::runtime::Runtime;
 use std::collections::HashSet;
 
@@ -27,8 +26,7 @@ pub(crate) fn verify(rt: &Runtime, roots: &[usize]) {
         let idx = span.index_of(p);
         let base = span.base_of(idx);
         if !span.mark.get(idx) {
-            // SAFETY: a reachable object is allocated and initialised.
-            let name = unsafe { (type_of(base).name)() };
+            let name = (span.ty().name)();
             panic!("shade checkmark: object {p:#x} of type {name} is reachable but was not marked");
         }
         if span.noscan() {
@@ -36,8 +34,9 @@ pub(crate) fn verify(rt: &Runtime, roots: &[usize]) {
         }
         edges.clear();
         let mut t = Tracer { kind: TracerKind::Collect(&mut edges) };
-        // SAFETY: as above; the world is stopped, nothing changes the object.
-        unsafe { (type_of(base).trace)((base + HEADER_SIZE) as *const u8, &mut t) };
+        // SAFETY: a reachable object is allocated, initialised and of its
+        // span's type; the world is stopped, nothing changes the object.
+        unsafe { (span.ty().trace)(base as *const u8, &mut t) };
         stack.extend_from_slice(&edges);
     }
 }

@@ -21,7 +21,6 @@
 
 use super::work::{GcWork, WorkQueues};
 use crate::api::trace::{Tracer, TracerKind};
-use crate::heap::object::{type_of, HEADER_SIZE};
 use crate::heap::MHeap;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
@@ -107,13 +106,15 @@ impl Marker {
     /// Scans one grey object: visits its pointers, greying their targets.
     #[inline]
     fn scan(&mut self, base: usize) {
-        // SAFETY: only marked, allocated, initialised objects are queued.
-        let info = unsafe { type_of(base) };
+        // Only objects of in-use spans are queued, and their spans stay in
+        // use until sweeping, which starts after marking ends.
+        let span = self.heap().span_of(base).expect("grey object outside every in-use span");
+        let info = span.ty();
         self.counters.objects_scanned += 1;
         let mut t = Tracer { kind: TracerKind::Mark(self) };
-        // SAFETY: `base + HEADER_SIZE` is the payload of an object of the
-        // type `info` describes.
-        unsafe { (info.trace)((base + HEADER_SIZE) as *const u8, &mut t) };
+        // SAFETY: only marked, allocated, initialised objects are queued,
+        // and an object's type is its span's.
+        unsafe { (info.trace)(base as *const u8, &mut t) };
     }
 
     /// Drains work until every worker is idle. `nwait` counts idle workers

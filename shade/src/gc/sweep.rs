@@ -1,10 +1,10 @@
 //! Sweeping: freeing what marking left white, concurrently with mutators.
 //!
 //! After mark termination, every span holding that cycle's marks is queued
-//! on its class's `unswept` list (`queue`, heap/central.rs). From then on,
+//! on its class and type's `unswept` list (`queue`, heap/central.rs). From then on,
 //! spans are swept by whoever pops them: the collector's coordinator thread
 //! in the background (`sweep_background`)
-//! or a mutator that needs a span of that class and finds no swept one
+//! or a mutator that needs a span of that class and type and finds no swept one
 //! (lazy sweeping, `Runtime::refill`). Popping under the list's lock makes
 //! the popper the span's only holder; no mutator allocates from an unswept
 //! span (every cache was emptied at mark termination), so sweeping a span
@@ -19,14 +19,14 @@
 //!    poison it. Otherwise touch no object memory: freeing is bitmap work.
 //! 2. If nothing survived, give the pages back to the page heap.
 //! 3. Otherwise the mark bits become the allocation bits and, if the span
-//!    has free slots, it goes on its class's `partial` list.
+//!    has free slots, it goes on its class and type's `partial` list.
 //!
 //! Destructors run on the sweeping thread. The allocation API only accepts
 //! `Send` types, so any thread is one the type allows. A panicking
 //! destructor does not interrupt sweeping: it is caught, and the first such
 //! panic is resumed by the next `collect()` call or mutator safepoint.
 
-use crate::heap::object::{type_of, HEADER_SIZE, POISON_BYTE};
+use crate::heap::object::POISON_BYTE;
 use crate::heap::sizeclass::PAGE_SIZE;
 use crate::heap::span::Span;
 use crate::runtime::Runtime;
@@ -58,13 +58,12 @@ fn free_object(s: &Span, i: usize, run_drop: bool, clobber: bool) -> Option<Box<
     let base = s.base_of(i);
     let mut panic = None;
     if run_drop {
-        // SAFETY: slot `i` is allocated, so its header was written.
-        let info = unsafe { type_of(base) };
-        if let Some(d) = info.drop {
-            // SAFETY: the object is unreachable (unmarked after a complete
+        if let Some(d) = s.ty().drop {
+            // SAFETY: slot `i` is allocated, so it holds an initialised
+            // object of the span's type; the object is unreachable (unmarked after a complete
             // mark), initialised, and dropped exactly once: its slot is free
             // from here on.
-            panic = catch_unwind(AssertUnwindSafe(|| unsafe { d((base + HEADER_SIZE) as *mut u8) })).err();
+            panic = catch_unwind(AssertUnwindSafe(|| unsafe { d(base as *mut u8) })).err();
         }
     }
     if clobber {
@@ -112,7 +111,7 @@ pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
 pub(crate) fn sweep_background(rt: &Runtime) -> usize {
     let mut n = 0;
     for c in rt.mheap.central.iter() {
-        while let Some(sp) = c.take_unswept() {
+        while let Some(sp) = c.take_any_unswept() {
             // SAFETY: popping the span made us its only holder.
             let s = unsafe { &*sp };
             if sweep_span(rt, s) == Swept::Partial {

@@ -1,25 +1,35 @@
-//! Central span lists (Go's mcentral), one per span class.
+//! Central span lists (Go's mcentral), one per span class, each split by
+//! the type of its spans (spans are typed: heap/object.rs).
 //!
 //! * `partial`: swept spans that still have free slots. Mutator caches take
-//!   a span from here when their current one fills up, so a lock is taken
-//!   once per span, not once per object.
+//!   a span of the type they allocate from here when their current one
+//!   fills up, so a lock is taken once per span, not once per object.
 //! * `unswept`: spans whose mark bits come from the cycle that just ended
-//!   and that nobody has swept yet. Mark termination moves every in-use
-//!   span here; the background sweeper and allocating mutators (lazy
-//!   sweeping) pop spans off and sweep them.
+//!   and that nobody has swept yet. After mark termination every in-use
+//!   span is queued here; the background sweeper pops spans of any type,
+//!   allocating mutators pop spans of the type they need (lazy sweeping).
 //!
 //! Popping a span under the lock makes the popper its only holder, which is
-//! what makes sweeping it (and then allocating from it) race-free: no
-//! sweep-generation counters are needed because a span is on at most one
-//! list or in at most one cache at a time.
+//! what makes sweeping it (and then allocating from it) race-free: a span is
+//! on at most one list or in at most one cache at a time.
 
+use super::cache::SpanKey;
 use super::span::Span;
 use parking_lot::Mutex;
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct TypeLists {
+    partial: Vec<*const Span>,
+    unswept: Vec<*const Span>,
+}
 
 #[derive(Default)]
 struct Lists {
-    partial: Vec<*const Span>,
-    unswept: Vec<*const Span>,
+    by_type: HashMap<SpanKey, TypeLists>,
+    /// Unswept spans over all types, so the background sweeper knows when
+    /// to stop looking.
+    unswept: usize,
 }
 
 pub(crate) struct Central {
@@ -37,35 +47,63 @@ impl Central {
         Central { lists: Mutex::new(Lists::default()) }
     }
 
-    /// Takes a swept span with free slots; the caller becomes its holder.
-    pub(crate) fn take_partial(&self) -> Option<*const Span> {
-        self.lists.lock().partial.pop()
+    /// Takes a swept span of `key` with free slots; the caller becomes its
+    /// holder.
+    pub(crate) fn take_partial(&self, key: SpanKey) -> Option<*const Span> {
+        self.lists.lock().by_type.get_mut(&key)?.partial.pop()
     }
 
-    /// Takes an unswept span; the caller must sweep it.
-    pub(crate) fn take_unswept(&self) -> Option<*const Span> {
-        self.lists.lock().unswept.pop()
+    /// Takes an unswept span of `key`; the caller must sweep it.
+    pub(crate) fn take_unswept(&self, key: SpanKey) -> Option<*const Span> {
+        let mut l = self.lists.lock();
+        let s = l.by_type.get_mut(&key)?.unswept.pop()?;
+        l.unswept -= 1;
+        Some(s)
     }
 
-    /// Gives a swept span with free slots to the list.
+    /// Takes an unswept span of any type (the background sweeper).
+    pub(crate) fn take_any_unswept(&self) -> Option<*const Span> {
+        let mut l = self.lists.lock();
+        if l.unswept == 0 {
+            return None;
+        }
+        let s = l.by_type.values_mut().find_map(|t| t.unswept.pop())?;
+        l.unswept -= 1;
+        Some(s)
+    }
+
+    /// Gives a swept span with free slots to its type's list.
     pub(crate) fn put_partial(&self, s: *const Span) {
-        self.lists.lock().partial.push(s);
+        // SAFETY: the caller holds the span: a valid, in-use record.
+        let key = unsafe { (*s).key() };
+        self.lists.lock().by_type.entry(key).or_default().partial.push(s);
     }
 
-    /// Mark termination: forgets the partial list. Its spans hold marks of
-    /// the cycle that just ended, so they must be swept before reuse; they
-    /// are all in the heap's in-use set and get queued from there.
+    /// Mark termination: forgets the partial lists. Their spans hold marks
+    /// of the cycle that just ended, so they must be swept before reuse;
+    /// they are all in the heap's in-use set and get queued from there.
+    /// Types with no span left are dropped from the map.
     pub(crate) fn clear_partial(&self) {
-        self.lists.lock().partial.clear();
+        let mut l = self.lists.lock();
+        l.by_type.retain(|_, t| {
+            t.partial.clear();
+            !t.unswept.is_empty()
+        });
     }
 
     /// Queues spans for sweeping.
     pub(crate) fn queue_unswept(&self, spans: &[*const Span]) {
-        self.lists.lock().unswept.extend_from_slice(spans);
+        let mut l = self.lists.lock();
+        for &s in spans {
+            // SAFETY: queued spans are valid in-use records held by the caller.
+            let key = unsafe { (*s).key() };
+            l.by_type.entry(key).or_default().unswept.push(s);
+        }
+        l.unswept += spans.len();
     }
 
     /// Number of unswept spans (diagnostics and tests).
     pub(crate) fn unswept_len(&self) -> usize {
-        self.lists.lock().unswept.len()
+        self.lists.lock().unswept
     }
 }

@@ -6,15 +6,16 @@
 //!
 //! * `os::Region`: one contiguous reservation, the arena.
 //! * `pages::PageAlloc`: runs of 8 KiB pages within the arena (locked).
-//! * `span::Span`: a run of pages carved into equal object slots, with side
-//!   mark/alloc bitmaps. `MHeap::span_of` maps any address to its span in
+//! * `span::Span`: a run of pages carved into equal slots for objects of one
+//!   type (objects have no header: `object.rs`), with side mark/alloc bitmaps. `MHeap::span_of` maps any address to its span in
 //!   O(1) without a lock: `(addr - base) >> PAGE_SHIFT` indexes the page
 //!   table, whose entries are published with release stores before any
 //!   object of the span can exist.
-//! * `central::Central`: per span class, the swept spans that still have free
-//!   slots, and the spans still to sweep (Go's mcentral). Shared, locked per
-//!   class.
-//! * `cache::MCache`: per mutator, one current span per span class. The small
+//! * `central::Central`: per span class and type, the swept spans that still
+//!   have free slots, and the spans still to sweep (Go's mcentral). Shared,
+//!   locked per class.
+//! * `cache::MCache`: per mutator, one current span per (type, span class)
+//!   in use, in a small set-associative table. The small
 //!   allocation fast path only touches the mutator's own cache and span: no
 //!   lock, no atomic read-modify-write, no shared cache line.
 
@@ -119,8 +120,15 @@ impl MHeap {
         unsafe { s.as_ref() }
     }
 
-    /// Allocates a span of `npages` pages for objects of `elem_size` bytes.
-    pub(crate) fn alloc_span(&self, class: SpanClass, npages: usize, elem_size: usize) -> Result<&Span, AllocError> {
+    /// Allocates a span of `npages` pages for objects of type `ty` and
+    /// `elem_size` bytes.
+    pub(crate) fn alloc_span(
+        &self,
+        class: SpanClass,
+        npages: usize,
+        elem_size: usize,
+        ty: &'static object::TypeInfo,
+    ) -> Result<&Span, AllocError> {
         let first = {
             let mut pages = self.pages.lock();
             if (pages.in_use() + npages) * PAGE_SIZE > self.limit {
@@ -143,7 +151,7 @@ impl MHeap {
         // just made, and is not yet in the page table.
         let span = unsafe { &*rec };
         let start = self.base + (first << PAGE_SHIFT);
-        span.init(start, npages, class, elem_size);
+        span.init(start, npages, class, elem_size, ty);
         span.in_use.store(true, Relaxed);
         // A fresh span has no marks from an earlier cycle: never queue it
         // for the sweep in progress. (Read under no lock: the generation

@@ -1,35 +1,40 @@
-//! The object model: what an allocated object looks like in memory.
+//! The object model: what an allocated object looks like in memory, and
+//! where its type is kept.
 //!
 //! ```text
-//!   base ──► ┌──────────────────────┐
-//!            │ header: &TypeInfo     │  8 bytes, written once at allocation
-//!   payload ►├──────────────────────┤
-//!            │ T (or, for Array<T>:  │  what a `Gc<T>` points at
-//!            │   len, then elements) │
-//!            └──────────────────────┘  rounded up to the span's size class
+//!   span (8 KiB pages)                        Span record (outside the arena)
+//!   ┌──────────┬──────────┬──────────┬─┐      ┌────────────────────────────┐
+//!   │ T        │ T        │ T        │…│ ───► │ ty: &'static TypeInfo (T)   │
+//!   └──────────┴──────────┴──────────┴─┘      │ size class, mark/alloc bits │
+//!   ▲ a `Gc<T>` points at the first byte      └────────────────────────────┘
 //! ```
 //!
-//! The header carries no GC state. Mark bits and allocation bits live in the
-//! span's side bitmaps (see `span.rs`), so the marker writes only to bitmap
-//! words and never dirties object memory, and a concurrent marker never
-//! races with mutators on a header word. The header is the object's type
-//! descriptor: how to trace it and how to drop it.
+//! Objects have no header. Every span holds objects of a single type (a
+//! "big bag of pages" layout): the span record names the type's descriptor,
+//! and the page table maps any object address to its span in O(1), so the
+//! marker and the sweeper find an object's type with the lookup they already
+//! do for its mark bit. A `T` of 16 bytes takes 16 bytes of heap, as in Go,
+//! instead of 24 with a type word in front; and no GC state ever lives in
+//! object memory: mark and allocation bits are side bitmaps of the span
+//! (see `span.rs`), so a concurrent marker never writes to, or races a
+//! mutator on, an object's words.
 //!
-//! Pointers stored in slots and handed out as `Gc` always point at the
-//! payload (`base + HEADER_SIZE`), so dereferencing a `Gc` needs no offset.
+//! The price is that each mutator allocates from one span per (type, size
+//! class) it uses rather than one per size class: a type allocated rarely
+//! still holds a span of its own (see `cache.rs`, `central.rs`). Arrays are
+//! typed by their element type (`Array<T>` has one descriptor for every
+//! length) and keep their length in the payload.
 
 use crate::api::trace::{Trace, Tracer};
 
-/// Size of the object header.
-pub(crate) const HEADER_SIZE: usize = 8;
-
 /// Byte written over freed objects when poisoning is on (`clobberfree`, and
-/// always in debug builds). A header made of it reads as `POISON_WORD`.
+/// always in debug builds). A word made of it reads as `POISON_WORD`.
 pub(crate) const POISON_BYTE: u8 = 0xd5;
+#[cfg(debug_assertions)]
 pub(crate) const POISON_WORD: usize = usize::from_ne_bytes([POISON_BYTE; 8]);
 
-/// A type's descriptor, one `'static` per heap type, pointed to by the
-/// header of every object of that type.
+/// A type's descriptor, one `'static` per heap type, named by every span
+/// that holds objects of that type.
 pub(crate) struct TypeInfo {
     /// Visits the GC pointers of the payload at the given address.
     pub(crate) trace: unsafe fn(*const u8, &mut Tracer<'_>),
@@ -65,21 +70,10 @@ unsafe fn drop_sized<T>(p: *mut u8) {
     unsafe { std::ptr::drop_in_place(p as *mut T) }
 }
 
-/// Reads the descriptor of the object at `base`.
-///
-/// # Safety
-/// `base` is the base of an allocated, initialised object.
-#[inline]
-pub(crate) unsafe fn type_of(base: usize) -> &'static TypeInfo {
-    // SAFETY: every allocated object's first word was set to a `&'static
-    // TypeInfo` before the object became reachable (see `Mutator::alloc`).
-    unsafe { &*(*(base as *const *const TypeInfo)) }
-}
-
-/// The object size (header included) needed for a payload of `payload` bytes.
+/// The slot size needed for a payload of `payload` bytes.
 #[inline]
 pub(crate) const fn object_size(payload: usize) -> usize {
-    let s = (HEADER_SIZE + payload + 7) & !7;
+    let s = (payload + 7) & !7;
     if s < crate::heap::sizeclass::MIN_OBJECT_SIZE {
         crate::heap::sizeclass::MIN_OBJECT_SIZE
     } else {

@@ -2,7 +2,7 @@
 //!
 //! Every small object lives in a span that holds objects of exactly one size,
 //! so finding an object's index, base and mark bit from an interior address
-//! is arithmetic on the span, with no per-object header walk. The classes are
+//! is arithmetic on the span, with no per-object metadata. The classes are
 //! spaced so that rounding wastes at most a fifth of an object, and about a
 //! sixteenth on average (8-byte steps up to 64 bytes, then eight classes per
 //! power of two), and each class gets the
@@ -15,9 +15,9 @@
 pub const PAGE_SHIFT: usize = 13;
 /// The heap's page size: the granule of spans and of the page→span table.
 pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
-/// Objects (header included) above this size get a span of their own.
+/// Objects above this size get a span of their own.
 pub const MAX_SMALL_SIZE: usize = 32 * 1024;
-/// The smallest object: a header word and one payload word.
+/// The smallest object slot: two words (a smaller value is rounded up).
 pub const MIN_OBJECT_SIZE: usize = 16;
 /// Most objects a small span may hold; sizes the inline mark/alloc bitmaps.
 pub const MAX_OBJECTS_PER_SPAN: usize = 512;
@@ -135,7 +135,7 @@ const fn build_large_table() -> [u8; LARGE_TABLE_LEN] {
 const SMALL_TABLE: [u8; SMALL_TABLE_LEN] = build_small_table();
 const LARGE_TABLE: [u8; LARGE_TABLE_LEN] = build_large_table();
 
-/// The size class for an object of `size` bytes (header included), or `None`
+/// The size class for an object of `size` bytes, or `None`
 /// if it is large and needs a span of its own.
 #[inline]
 pub fn class_for(size: usize) -> Option<u8> {

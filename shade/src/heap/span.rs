@@ -1,5 +1,5 @@
-//! Spans: runs of pages holding objects of one size class (or one large
-//! object), with their side bitmaps.
+//! Spans: runs of pages holding objects of one type and one size class (or
+//! one large object), with their side bitmaps.
 //!
 //! A span's metadata lives outside the arena, in a `Span` record that is
 //! never freed while the heap lives (records are recycled), so a lock-free
@@ -20,6 +20,7 @@
 //! lock (central/page heap) or a stop of the world. Those fields are therefore
 //! plain `Cell`s, touched only by the current holder.
 
+use super::object::TypeInfo;
 use super::sizeclass::{div_magic, SpanClass, BITMAP_WORDS, PAGE_SIZE};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
@@ -85,8 +86,10 @@ pub(crate) struct Span {
     /// First byte of the span (page aligned).
     pub(crate) start: Cell<usize>,
     pub(crate) npages: Cell<usize>,
-    /// Object slot size (header included); the whole span for large objects.
+    /// Object slot size; the whole span for large objects.
     pub(crate) elem_size: Cell<usize>,
+    /// The type of every object in the span (heap/object.rs).
+    ty: Cell<*const TypeInfo>,
     pub(crate) nelems: Cell<usize>,
     pub(crate) magic: Cell<u64>,
     pub(crate) class: Cell<SpanClass>,
@@ -98,9 +101,8 @@ pub(crate) struct Span {
     /// `sweep_gen == g`; one with a smaller value still holds marks of an
     /// earlier cycle and must be queued (see gc/collector.rs, `queue_sweep`).
     pub(crate) sweep_gen: AtomicU64,
-    /// Set when an object with drop glue was allocated here since the last
-    /// sweep: the sweeper then visits dead objects one by one; otherwise it
-    /// frees by bitmap alone without touching object memory.
+    /// The span's type has drop glue: the sweeper visits dead objects one by
+    /// one; otherwise it frees by bitmap alone without touching object memory.
     pub(crate) has_drop: AtomicBool,
     pub(crate) mark: Bitmap,
     pub(crate) alloc: Bitmap,
@@ -132,6 +134,7 @@ impl Span {
             start: Cell::new(0),
             npages: Cell::new(0),
             elem_size: Cell::new(0),
+            ty: Cell::new(std::ptr::null()),
             nelems: Cell::new(0),
             magic: Cell::new(0),
             class: Cell::new(SpanClass(0)),
@@ -150,21 +153,37 @@ impl Span {
 
     /// Sets the span up for a fresh run of pages. Called by the page heap's
     /// owner before the span is published in the page table.
-    pub(crate) fn init(&self, start: usize, npages: usize, class: SpanClass, elem_size: usize) {
+    pub(crate) fn init(&self, start: usize, npages: usize, class: SpanClass, elem_size: usize, ty: &'static TypeInfo) {
         self.start.set(start);
+        self.ty.set(ty);
         self.npages.set(npages);
         self.class.set(class);
         self.elem_size.set(elem_size);
         let nelems = if class.class() == 0 { 1 } else { npages * PAGE_SIZE / elem_size };
         self.nelems.set(nelems);
         self.magic.set(if class.class() == 0 { 0 } else { div_magic(elem_size) });
-        self.has_drop.store(false, Relaxed);
+        self.has_drop.store(ty.drop.is_some(), Relaxed);
         self.mark.clear();
         self.alloc.clear();
         self.free_index.store(0, Relaxed);
         self.alloc_count.set(0);
         self.cache_base.set(0);
         self.cache.set(self.free_bits(0));
+    }
+
+    /// The descriptor of the span's objects.
+    #[inline]
+    pub(crate) fn ty(&self) -> &'static TypeInfo {
+        // SAFETY: `init` stores a `&'static TypeInfo` before the span is
+        // published or handed to anyone; only `Span::new` leaves it null,
+        // and such records are never reachable as in-use spans.
+        unsafe { &*self.ty.get() }
+    }
+
+    /// The key the span's type and class are cached and listed under.
+    #[inline]
+    pub(crate) fn key(&self) -> super::cache::SpanKey {
+        super::cache::SpanKey::new(self.ty(), self.class.get())
     }
 
     pub(crate) fn noscan(&self) -> bool {
@@ -249,7 +268,7 @@ mod tests {
     fn small_span(size: usize) -> Span {
         let s = Span::new();
         let class = super::super::sizeclass::class_for(size).unwrap();
-        s.init(1 << 20, 1, SpanClass::new(class, false), size);
+        s.init(1 << 20, 1, SpanClass::new(class, false), size, &crate::heap::object::SizedInfo::<u64>::INFO);
         s
     }
 
