@@ -103,13 +103,21 @@ struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     reps: Option<u32>,
 
-    /// gcbench, stores, latency, write-barrier, shared: sizes relative to
-    /// the (1 = 1M nodes and 20M stores, a ring of 200k messages and
-    /// 2M pushes, write-barrier tree depth 22, ...): counts are multiplied by
-    /// it, tree depths shifted by log2 of it. [default: 0.25, 0.0625 with
-    /// --quick, 1 with --full]
+    /// stores, latency, write-barrier, shared (and gcbench unless
+    /// --gcbench-scale is given): sizes relative to the (1 = 1M
+    /// nodes and 20M stores, a ring of 200k messages and 2M pushes,
+    /// write-barrier tree depth 22, ...): counts are multiplied by it, tree
+    /// depths shifted by log2 of it. [default: 0.25, 0.0625 with --quick, 1
+    /// with --full]
     #[arg(long, value_name = "F", value_parser = parse_scale)]
     scale: Option<f64>,
+
+    /// gcbench: sizes relative to GCBench's own (1 = long-lived tree of
+    /// depth 16, stretch tree of depth 18, 500,000 doubles); it runs in about
+    /// a second per peer at 1. [default: 1; --scale if given; 0.0625 with
+    /// --quick]
+    #[arg(long, value_name = "F", value_parser = parse_scale)]
+    gcbench_scale: Option<f64>,
 
     /// Smoke run with small sizes (10-20 seconds in all); explicit --depth,
     /// --alloc-count, --scale and --reps still apply.
@@ -171,10 +179,12 @@ impl Cli {
             (false, true) => (21, 50_000_000, 1.0),
             (false, false) => (19, DEFAULT_ALLOC_COUNT, DEFAULT_SCALE),
         };
+        let gcbench_scale = if self.quick { QUICK_SCALE } else { 1.0 };
         Params {
             depth: self.depth.unwrap_or(depth),
             alloc_count: self.alloc_count.unwrap_or(alloc_count),
             scale: self.scale.unwrap_or(scale),
+            gcbench_scale: self.gcbench_scale.or(self.scale).unwrap_or(gcbench_scale),
         }
     }
 

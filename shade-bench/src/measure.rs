@@ -155,6 +155,8 @@ pub fn run_child(exe: &Path, bench: &str, peer: &str, params: &Params) -> Result
         .arg(params.alloc_count.to_string())
         .arg("--scale")
         .arg(params.scale.to_string())
+        .arg("--gcbench-scale")
+        .arg(params.gcbench_scale.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

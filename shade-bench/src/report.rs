@@ -386,10 +386,11 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(
         out,
-        "- sizes: binary-trees depth {}, alloc count {}, scale {} (gcbench, stores, latency, write-barrier, \
-         shared), {} repetition{} per peer; suite took {:.1} s",
+        "- sizes: binary-trees depth {}, alloc count {}, gcbench scale {}, scale {} (stores, latency, \
+         write-barrier, shared), {} repetition{} per peer; suite took {:.1} s",
         plan.params.depth,
         plan.params.alloc_count,
+        plan.params.gcbench_scale,
         plan.params.scale,
         plan.reps,
         if plan.reps == 1 { "" } else { "s" },

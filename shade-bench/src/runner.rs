@@ -122,9 +122,10 @@ pub fn run<'a>(exe: &Path, plan: &'a Plan) -> Results<'a> {
         .map(|b| plan.peers_of(b).into_iter().filter(|p| runnable(p)).count() * plan.reps as usize)
         .sum();
     eprintln!(
-        "shade-bench: {steps} runs (depth {}, alloc-count {}, scale {}, {} rep{}), each in a child process",
+        "shade-bench: {steps} runs (depth {}, alloc-count {}, gcbench-scale {}, scale {}, {} rep{}), each in a child process",
         plan.params.depth,
         plan.params.alloc_count,
+        plan.params.gcbench_scale,
         plan.params.scale,
         plan.reps,
         if plan.reps == 1 { "" } else { "s" }

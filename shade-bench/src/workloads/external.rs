@@ -515,7 +515,7 @@ mod tests {
     /// sizes (toolchains that are missing are skipped).
     #[test]
     fn external_peers_agree_with_the_rust_peers() {
-        let p = Params { depth: 8, alloc_count: 1000, scale: 1.0 / 512.0 };
+        let p = Params { depth: 8, alloc_count: 1000, scale: 1.0 / 512.0, gcbench_scale: 1.0 / 512.0 };
         for b in crate::workloads::all().iter().filter(|b| BENCHES.contains(&b.id)) {
             let want = b
                 .peers

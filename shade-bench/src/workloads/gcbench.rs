@@ -44,9 +44,10 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    /// GCBench's sizes, the depths shifted by log2 of the scale and the
-    /// array scaled.
+    /// GCBench's sizes, the depths shifted by log2 of the gcbench scale and
+    /// the array scaled.
     pub fn of(p: &Params) -> Sizes {
+        let p = &Params { scale: p.gcbench_scale, ..*p };
         let shift = p.depth_shift();
         let d = |x: i32| (x + shift).clamp(MIN_DEPTH as i32 + 2, 24) as u32;
         Sizes { stretch: d(18), long_lived: d(16), max: d(16), array: p.scaled(500_000).max(4000) as usize }
@@ -409,7 +410,7 @@ mod tests {
 
     #[test]
     fn classic_schedule() {
-        let s = Sizes::of(&Params { scale: 1.0, ..Params::default() });
+        let s = Sizes::of(&Params { gcbench_scale: 1.0, ..Params::default() });
         assert_eq!(s, Sizes { stretch: 18, long_lived: 16, max: 16, array: 500_000 });
         let iters: Vec<_> = s.schedule().collect();
         // GCBench's NumIters: 2 * 524287 / TreeSize(d).

@@ -86,17 +86,20 @@ pub struct Params {
     pub depth: u32,
     /// Objects allocated per alloc run.
     pub alloc_count: u64,
-    /// Size factor of the gcbench, stores, latency, write-barrier and
-    /// shared workloads relative to the sizes of the issue that defined
-    /// them (1.0): counts are multiplied by it, tree depths shifted by
+    /// Size factor of the stores, latency, write-barrier and shared
+    /// workloads relative to the sizes of the issue that defined them
+    /// (1.0): counts are multiplied by it, tree depths shifted by
     /// round(log2(scale)).
     pub scale: f64,
+    /// The same for gcbench, which is short enough to run at the issue's
+    /// sizes by default.
+    pub gcbench_scale: f64,
 }
 
 impl Default for Params {
     /// The default run's sizes.
     fn default() -> Params {
-        Params { depth: 19, alloc_count: 20_000_000, scale: 1.0 }
+        Params { depth: 19, alloc_count: 20_000_000, scale: 1.0, gcbench_scale: 1.0 }
     }
 }
 
