@@ -12,6 +12,18 @@
 //! bit, and queue the object unless its span is noscan. The write barrier's
 //! flush uses the same steps in batch form.
 //!
+//! Prefetching: marking a large graph is bound by memory latency, not by
+//! instructions: scanning an object starts with a load of its first word,
+//! which for an object allocated long ago is a cache miss (a profile of the
+//! `shared` benchmark put three quarters of the scan time on that load).
+//! So a marker does not scan an object the moment it takes it from its
+//! work buffer: it issues a prefetch for it and puts it in a small FIFO
+//! (`PREFETCH_DISTANCE` objects), and scans the object that entered the FIFO
+//! that many steps earlier, whose memory has had time to arrive. Objects in
+//! the FIFO are grey and private to the marker, exactly like objects in its
+//! work buffers; every drain ends with the FIFO empty (an assist that runs
+//! out of budget puts what is left back into its buffers).
+//!
 //! Parallel termination: every worker drains its own buffers and steals full
 //! buffers from the global list. A worker with nothing to do counts itself
 //! idle in `nwait`; it leaves the idle state when a full buffer appears. A
@@ -52,6 +64,33 @@ pub(crate) struct Marker {
     queues: *const WorkQueues,
     work: *mut GcWork,
     pub(crate) counters: MarkCounters,
+    /// Grey objects taken from the work buffers and prefetched, oldest at
+    /// `pf_head` (see the module comment).
+    pf: [usize; PREFETCH_DISTANCE],
+    pf_head: usize,
+    pf_len: usize,
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        debug_assert_eq!(self.pf_len, 0, "a marker dropped grey objects held in its prefetch FIFO");
+    }
+}
+
+/// How many objects ahead of the one being scanned a marker prefetches.
+const PREFETCH_DISTANCE: usize = 8;
+
+/// Asks the CPU to start loading the cache line at `p`.
+#[inline(always)]
+fn prefetch(p: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and has no
+    // architectural effect, whatever the address; SSE is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 impl Marker {
@@ -60,7 +99,15 @@ impl Marker {
     /// used by anything else while the marker exists (markers live for one
     /// phase of one cycle, during which the runtime is borrowed).
     pub(crate) unsafe fn new(heap: &MHeap, queues: &WorkQueues, work: &mut GcWork) -> Marker {
-        Marker { heap, queues, work, counters: MarkCounters::default() }
+        Marker {
+            heap,
+            queues,
+            work,
+            counters: MarkCounters::default(),
+            pf: [0; PREFETCH_DISTANCE],
+            pf_head: 0,
+            pf_len: 0,
+        }
     }
 
     #[inline]
@@ -103,6 +150,41 @@ impl Marker {
         }
     }
 
+    /// The next grey object to scan: tops up the prefetch FIFO from the work
+    /// buffers, then takes its oldest entry. `None` once both are empty.
+    #[inline(always)]
+    fn next_grey(&mut self) -> Option<usize> {
+        let q = self.queues();
+        while self.pf_len < PREFETCH_DISTANCE {
+            match self.work().try_get(q) {
+                Some(obj) => {
+                    prefetch(obj);
+                    self.pf[(self.pf_head + self.pf_len) % PREFETCH_DISTANCE] = obj;
+                    self.pf_len += 1;
+                }
+                None => break,
+            }
+        }
+        if self.pf_len == 0 {
+            return None;
+        }
+        let obj = self.pf[self.pf_head];
+        self.pf_head = (self.pf_head + 1) % PREFETCH_DISTANCE;
+        self.pf_len -= 1;
+        Some(obj)
+    }
+
+    /// Puts the objects of the prefetch FIFO back into the work buffers.
+    fn unprefetch(&mut self) {
+        let q = self.queues();
+        while self.pf_len > 0 {
+            let obj = self.pf[self.pf_head];
+            self.pf_head = (self.pf_head + 1) % PREFETCH_DISTANCE;
+            self.pf_len -= 1;
+            self.work().put(q, obj);
+        }
+    }
+
     /// Scans one grey object: visits its pointers, greying their targets.
     #[inline]
     fn scan(&mut self, base: usize) {
@@ -123,7 +205,7 @@ impl Marker {
         let mut since_balance = 0u32;
         loop {
             let q = self.queues();
-            while let Some(obj) = self.work().try_get(q) {
+            while let Some(obj) = self.next_grey() {
                 self.scan(obj);
                 since_balance += 1;
                 if since_balance >= 64 {
@@ -156,8 +238,7 @@ impl Marker {
     /// Drains until this worker's own buffers and the global list are empty
     /// (single worker: no termination protocol needed).
     pub(crate) fn drain(&mut self) {
-        let q = self.queues();
-        while let Some(obj) = self.work().try_get(q) {
+        while let Some(obj) = self.next_grey() {
             self.scan(obj);
         }
     }
@@ -165,20 +246,63 @@ impl Marker {
     /// Marks until `budget` bytes have been marked or no work is left
     /// (a mutator's assist). Returns the bytes marked.
     pub(crate) fn drain_budget(&mut self, budget: usize) -> usize {
-        let q = self.queues();
         let start = self.counters.bytes_marked;
         while self.counters.bytes_marked - start < budget {
-            match self.work().try_get(q) {
+            match self.next_grey() {
                 Some(obj) => self.scan(obj),
                 None => break,
             }
         }
+        self.unprefetch();
         self.counters.bytes_marked - start
     }
 
     /// Publishes every grey object this marker's buffers hold.
     pub(crate) fn dispose(&mut self) {
+        self.unprefetch();
         let q = self.queues();
         self.work().dispose(q);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Heap, Slot, Trace};
+
+    #[derive(Trace)]
+    struct Pair {
+        next: Slot<Pair>,
+    }
+
+    /// An assist that runs out of budget with objects in its prefetch FIFO
+    /// hands them back: every grey object is scanned exactly once in the end.
+    #[test]
+    fn budgeted_drain_returns_prefetched_objects() {
+        let heap = Heap::new(Config { read_env: false, ..Config::default() }).unwrap();
+        let mu = heap.mutator();
+        let rt = mu.runtime();
+        let heads: Vec<usize> = (0..64)
+            .map(|_| {
+                let tail = mu.alloc(Pair { next: Slot::null() });
+                mu.alloc(Pair { next: Slot::new(tail) }).addr()
+            })
+            .collect();
+        let mut work = GcWork::new();
+        // SAFETY: no collector runs (nothing triggered a cycle in this small
+        // heap); the marker and its buffers are this test's alone.
+        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut work) };
+        for &h in &heads {
+            m.mark(h);
+        }
+        let size = rt.mheap.span_of(heads[0]).unwrap().elem_size.get();
+        let marked = m.drain_budget(3 * size);
+        assert!(marked >= 3 * size && m.counters.objects_scanned < 128, "stopped early: {:?}", m.counters);
+        assert_eq!(m.pf_len, 0, "the FIFO was emptied back into the buffers");
+        m.drain();
+        assert_eq!(m.counters.objects_scanned, 128, "heads and tails, each once");
+        assert_eq!(m.counters.objects_marked, 128);
+        drop(m);
+        work.dispose(&rt.queues);
     }
 }
