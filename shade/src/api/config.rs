@@ -62,8 +62,9 @@ pub struct Config {
     /// Overwrite freed objects with a poison pattern so a use after free is
     /// caught (`SHADE_DEBUG=clobberfree=1`). Default: on in debug builds.
     pub clobber_free: bool,
-    /// Free pages unused for this many cycles are returned to the OS.
-    /// Default 2.
+    /// Free pages unused for this many cycles may be returned to the OS;
+    /// they are, while the heap holds more pages than it used in the last
+    /// cycle and more than 110% of its goal. Default 2.
     pub scavenge_after_cycles: u64,
     /// Apply `SHADE_DEBUG` and `SHADE_GOGC` from the environment. Default true.
     pub read_env: bool,

@@ -232,6 +232,10 @@ impl Runtime {
         let mut mark_cpu = Duration::ZERO;
         let mut totals = MarkCounters::default();
 
+        // What the heap occupied before this cycle freed anything: the
+        // scavenger keeps that much resident (below).
+        let pages_in_use = self.mheap.page_stats().0 * crate::heap::sizeclass::PAGE_SIZE;
+
         // ---- STW1: mark start ------------------------------------------
         let t = Instant::now();
         self.stw.stop(false);
@@ -341,7 +345,12 @@ impl Runtime {
         sweep_background(self);
         let sweep_wall = t_sweep.elapsed();
         let sweep_cpu = thread_cpu_time().saturating_sub(cpu_sweep0);
-        let released = self.mheap.scavenge(cycle, self.settings.scavenge_after_cycles);
+        // Return memory to the OS only beyond what the heap will want again
+        // before the next cycle: the larger of its peak this cycle and 110%
+        // of the new goal (Go's scavenger goal). Releasing more would only
+        // trade RSS now for page faults in a moment.
+        let keep = pages_in_use.max(goal + goal / 10);
+        let released = self.mheap.scavenge(cycle, self.settings.scavenge_after_cycles, keep);
 
         let gc_cpu = (mark_cpu + sweep_cpu).as_nanos() as usize;
         let gc_cpu = self.coordinator.gc_cpu_nanos.fetch_add(gc_cpu, Relaxed) + gc_cpu;

@@ -193,14 +193,15 @@ impl MHeap {
     }
 
     /// Gives free page runs that stayed unused for `min_age` cycles back to
-    /// the OS. Returns the bytes released.
-    pub(crate) fn scavenge(&self, cycle: u64, min_age: u64) -> usize {
+    /// the OS, until at most `keep` bytes stay resident. Returns the bytes
+    /// released.
+    pub(crate) fn scavenge(&self, cycle: u64, min_age: u64, keep: usize) -> usize {
         // The runs stay free (allocatable) in the bookkeeping, so they are
         // released with the lock held: released after unlocking, a run could
         // be handed to a mutator first and its new objects zeroed by the
         // `madvise`.
         let mut pages = self.pages.lock();
-        let runs = pages.scavenge(cycle, min_age, 8);
+        let runs = pages.scavenge(cycle, min_age, 8, keep.div_ceil(PAGE_SIZE));
         let mut bytes = 0;
         for (start, n) in runs {
             if self.region.release(self.base + (start << PAGE_SHIFT), n << PAGE_SHIFT) {

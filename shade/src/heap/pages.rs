@@ -7,9 +7,13 @@
 //! allocation: the smallest run that fits, lowest address first, which keeps
 //! the heap dense and fragmentation low).
 //!
-//! Free runs remember the cycle they were freed in. The scavenger gives runs
-//! that stayed free for a while back to the OS (`madvise`); a scavenged run is
-//! still free and reusable, its pages simply read as zero when touched again.
+//! Free runs remember the cycle they were freed in. The scavenger gives free
+//! runs back to the OS (`madvise`) while the heap retains more memory than
+//! it is expected to need (the caller's `keep`, from the heap goal): the runs
+//! free the longest first, and only runs free for a few cycles, since pages
+//! freed by the last sweep are usually taken again by the next allocations
+//! and releasing them would only cost page faults. A scavenged run is still
+//! free and reusable, its pages simply read as zero when touched again.
 //! This type does the bookkeeping only; the caller does the `madvise`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -120,17 +124,33 @@ impl PageAlloc {
         self.insert(start, run);
     }
 
-    /// Marks runs of at least `min_pages` that have been free since before
-    /// `cycle - min_age` as released; returns them (start, npages) so the
+    /// While more than `keep` pages are resident (in use, or free and not
+    /// released), marks free runs of at least `min_pages` that have been
+    /// free since before `cycle - min_age` as released, longest-free first
+    /// (then highest address first); returns them (start, npages) so the
     /// caller can `madvise` them.
-    pub(crate) fn scavenge(&mut self, cycle: u64, min_age: u64, min_pages: usize) -> Vec<(usize, usize)> {
+    pub(crate) fn scavenge(&mut self, cycle: u64, min_age: u64, min_pages: usize, keep: usize) -> Vec<(usize, usize)> {
+        let mut resident = self.in_use + self.free_resident();
+        if resident <= keep {
+            return Vec::new();
+        }
+        let mut candidates: Vec<(u64, std::cmp::Reverse<usize>)> = self
+            .by_addr
+            .iter()
+            .filter(|(_, r)| !r.scavenged && r.npages >= min_pages && r.freed_cycle + min_age <= cycle)
+            .map(|(&start, r)| (r.freed_cycle, std::cmp::Reverse(start)))
+            .collect();
+        candidates.sort_unstable();
         let mut out = Vec::new();
-        for (&start, run) in self.by_addr.iter_mut() {
-            if !run.scavenged && run.npages >= min_pages && run.freed_cycle + min_age <= cycle {
-                run.scavenged = true;
-                self.released += run.npages;
-                out.push((start, run.npages));
+        for (_, std::cmp::Reverse(start)) in candidates {
+            if resident <= keep {
+                break;
             }
+            let run = self.by_addr.get_mut(&start).expect("candidate run");
+            run.scavenged = true;
+            self.released += run.npages;
+            resident -= run.npages;
+            out.push((start, run.npages));
         }
         out
     }
@@ -165,7 +185,7 @@ mod tests {
         // stays a free run, so the scavenger can release it.
         p.free(c, 20, 2);
         assert_eq!(p.by_addr[&12].npages, 23);
-        assert_eq!(p.scavenge(10, 1, 1), vec![(12, 23)]);
+        assert_eq!(p.scavenge(10, 1, 1, 0), vec![(12, 23)]);
     }
 
     #[test]
@@ -184,11 +204,29 @@ mod tests {
         let _keep2 = p.alloc(1).unwrap();
         p.free(a, 10, 1);
         p.free(b, 10, 5);
-        let got = p.scavenge(5, 2, 4);
+        let got = p.scavenge(5, 2, 4, 0);
         assert_eq!(got, vec![(a, 10)]);
         assert_eq!(p.retained(), 22 - 10);
         // Reusing a scavenged run makes it resident again.
         assert_eq!(p.alloc(10), Some(a));
         assert_eq!(p.retained(), 22);
+    }
+
+    #[test]
+    fn scavenge_stops_at_keep_and_releases_the_longest_free_first() {
+        let mut p = PageAlloc::new(100);
+        let runs: Vec<usize> = (0..4).map(|_| p.alloc(10).unwrap()).collect();
+        let _keep = p.alloc(1).unwrap();
+        // Freed in cycles 1, 3, 2, 4; no neighbours merge (every other run).
+        p.free(runs[0], 10, 1);
+        p.free(runs[2], 10, 2);
+        assert_eq!(p.retained(), 41);
+        // Resident: 21 in use + 20 free. Keeping 41 releases nothing.
+        assert!(p.scavenge(10, 1, 1, 41).is_empty());
+        // Keeping 35 releases one run: the one freed first.
+        assert_eq!(p.scavenge(10, 1, 1, 35), vec![(runs[0], 10)]);
+        // Keeping 0 releases the rest.
+        assert_eq!(p.scavenge(10, 1, 1, 0), vec![(runs[2], 10)]);
+        assert_eq!(p.retained(), 21);
     }
 }
