@@ -225,6 +225,9 @@ pub fn encode(s: &Sample) -> String {
             g.allocated_bytes,
             g.mark_workers
         );
+        if let Some(w) = g.stop_wait_max {
+            let _ = write!(out, " gc_stop_wait_max_ns={}", ns(w));
+        }
     }
     out.push('\n');
     out
@@ -271,6 +274,7 @@ pub fn decode(text: &str) -> Result<Sample, String> {
                     "gc_cycles" => gc.cycles = n,
                     "gc_pause_total_ns" => gc.pause_total = d,
                     "gc_pause_max_ns" => gc.pause_max = d,
+                    "gc_stop_wait_max_ns" => gc.stop_wait_max = Some(d),
                     "gc_mark_ns" => gc.mark_total = d,
                     "gc_sweep_ns" => gc.sweep_total = d,
                     "gc_allocated_bytes" => gc.allocated_bytes = n,
@@ -349,6 +353,7 @@ mod tests {
                     cycles: 3,
                     pause_total: Duration::from_micros(1500),
                     pause_max: Duration::from_micros(700),
+                    stop_wait_max: Some(Duration::from_micros(250)),
                     mark_total: Duration::from_micros(900),
                     sweep_total: Duration::from_micros(400),
                     allocated_bytes: 1 << 30,

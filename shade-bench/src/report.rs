@@ -124,6 +124,7 @@ struct Agg {
     gc_cycles: Vec<f64>,
     gc_pause_total_ms: Vec<f64>,
     gc_pause_max_ms: Vec<f64>,
+    gc_wait_max_ms: Vec<f64>,
     has_gc: bool,
 }
 
@@ -145,6 +146,7 @@ impl Agg {
             gc_cycles: gcs.iter().map(|g| g.cycles as f64).collect(),
             gc_pause_total_ms: gcs.iter().map(|g| g.pause_total.as_secs_f64() * 1e3).collect(),
             gc_pause_max_ms: gcs.iter().map(|g| g.pause_max.as_secs_f64() * 1e3).collect(),
+            gc_wait_max_ms: gcs.iter().filter_map(|g| g.stop_wait_max).map(|d| d.as_secs_f64() * 1e3).collect(),
             has_gc: !gcs.is_empty(),
         }
     }
@@ -265,12 +267,12 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
     let _ = writeln!(
         out,
         "| peer | {first} | CPU median | CPU/wall | peak RSS (max) | GC cycles | \
-         GC pause total | GC pause max | checksum | runs |"
+         GC pause total | GC pause max | safepoint wait max | checksum | runs |"
     );
-    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for p in &br.peers {
         if let Some(why) = &p.skipped {
-            let _ = writeln!(out, "| {} | skipped: {} |{}", p.peer.name, why.replace('|', "\\|"), " – |".repeat(9));
+            let _ = writeln!(out, "| {} | skipped: {} |{}", p.peer.name, why.replace('|', "\\|"), " – |".repeat(10));
             continue;
         }
         let a = Agg::of(unit, p);
@@ -288,6 +290,11 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
         } else {
             ("–".into(), "–".into(), "–".into())
         };
+        let wait = if a.gc_wait_max_ms.is_empty() {
+            "–".into()
+        } else {
+            format!("{} ms", fmt_opt(max(&a.gc_wait_max_ms), 2))
+        };
         let checksum = p.samples.first().map_or("n/a".into(), |s| s.outcome.checksum.to_string());
         let runs = if p.errors.is_empty() {
             p.samples.len().to_string()
@@ -296,7 +303,7 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} s | {} | {} MiB | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} s | {} | {} MiB | {} | {} | {} | {} | {} | {} |",
             p.peer.name,
             fmt_primary(unit, median(&a.primary)),
             fmt_primary(unit, min(&a.primary)),
@@ -306,6 +313,7 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
             cycles,
             ptotal,
             pmax,
+            wait,
             checksum,
             runs,
         );
@@ -412,7 +420,12 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
         "- method: each run is a fresh child process; peers alternate within each repetition; \
          wall and CPU time (all threads) are measured in the child around the workload; \
          where a workload times only its measured part (e.g. the store loops), ns/op uses that time; \
-         peak RSS is the child's VmHWM (includes the process's start-up RSS). Ratios compare \
+         peak RSS is the child's VmHWM (includes the process's start-up RSS). GC pauses are the \
+         times mutators were stopped (Shade: from the first mutator blocked on a stop to the \
+         restart, from its own statistics; Go: gctrace's stop-the-world clocks; Java: -Xlog:gc \
+         pauses); Shade's \"safepoint wait max\" is the longest a collection waited for a running \
+         mutator to reach a safepoint, which delays the collection but pauses no mutator that is \
+         still running. Ratios compare \
          Shade with each baseline from this same invocation; below 1× Shade is faster/smaller.\n\n",
     );
 

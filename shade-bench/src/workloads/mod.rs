@@ -159,6 +159,9 @@ pub struct GcSummary {
     pub pause_total: Duration,
     /// Longest pause.
     pub pause_max: Duration,
+    /// Longest wait of a collection for running mutators to reach a
+    /// safepoint (Shade's `HeapStats::stop_wait_max`; not a pause).
+    pub stop_wait_max: Option<Duration>,
     /// Time spent marking.
     pub mark_total: Duration,
     /// Time spent sweeping.
@@ -179,6 +182,7 @@ impl GcSummary {
             cycles: s.cycles,
             pause_total: s.pause_total,
             pause_max: s.pause_max,
+            stop_wait_max: Some(s.stop_wait_max),
             mark_total: s.mark_time_total,
             sweep_total: s.sweep_time_total,
             allocated_bytes: s.allocated_bytes_total,

@@ -306,6 +306,7 @@ pub fn run_shade(s: Sizes) -> Outcome {
         gc.cycles += st.cycles;
         gc.pause_total += st.pause_total;
         gc.pause_max = gc.pause_max.max(st.pause_max);
+        gc.stop_wait_max = gc.stop_wait_max.max(Some(st.stop_wait_max));
         gc.mark_total += st.mark_time_total;
         gc.sweep_total += st.sweep_time_total;
         gc.allocated_bytes += st.allocated_bytes_total;

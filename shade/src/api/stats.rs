@@ -67,8 +67,10 @@ pub struct HeapStats {
     /// Number of pauses (mark start, termination attempts, termination).
     pub pause_count: u64,
     /// Longest time a collection waited for running mutators to reach a
-    /// safepoint. It is part of the pause figures: a mutator that runs long
-    /// without a safepoint delays the stop, and the others wait stopped.
+    /// safepoint. A mutator still running is not paused, so this counts in
+    /// the pause figures only from the moment the first mutator stopped: a
+    /// mutator that runs long without a safepoint delays the collection, and
+    /// any other mutator that reached its safepoint waits, paused.
     pub stop_wait_max: Duration,
     /// Most recent pauses (up to 4096), oldest first.
     pub recent_pauses: Vec<Duration>,

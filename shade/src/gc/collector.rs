@@ -262,8 +262,7 @@ impl Runtime {
         let t_mark = Instant::now();
         let mut retries = 0;
         if !stw_mode {
-            pauses.start = t.elapsed();
-            self.stw.start(false, false);
+            pauses.start = self.stw.start(false, false);
             // ---- concurrent mark, then termination attempts -------------
             loop {
                 loop {
@@ -281,15 +280,11 @@ impl Runtime {
                 self.flush_mutators();
                 if self.queues.has_full() && retries < MAX_TERMINATION_RETRIES {
                     retries += 1;
-                    pauses.retries.push(t2.elapsed());
-                    self.stw.start(false, false);
+                    pauses.retries.push(self.stw.start(false, false));
                     continue;
                 }
-                pauses.termination_started = Some(t2);
                 break;
             }
-        } else {
-            pauses.termination_started = Some(t);
         }
 
         // ---- STW2: mark termination (the world is stopped) ----------------
@@ -330,13 +325,12 @@ impl Runtime {
         for c in self.mheap.central.iter() {
             c.clear_partial();
         }
-        let pause2 = pauses.termination_started.map(|t| t.elapsed()).unwrap_or_default();
+        let pause2 = self.stw.start(false, false);
         if stw_mode {
             pauses.start = pause2;
         } else {
             pauses.termination = pause2;
         }
-        self.stw.start(false, false);
 
         // ---- concurrent sweep ------------------------------------------
         let t_sweep = Instant::now();

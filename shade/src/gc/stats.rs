@@ -1,6 +1,6 @@
 //! The collector's running statistics (the public view is `HeapStats`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How many recent pauses are kept for percentiles.
 pub(crate) const PAUSE_HISTORY: usize = 4096;
@@ -14,9 +14,9 @@ pub(crate) struct CyclePauses {
     pub(crate) retries: Vec<Duration>,
     /// The final mark termination.
     pub(crate) termination: Duration,
-    pub(crate) termination_started: Option<Instant>,
     /// Longest wait, within this cycle's stops, for running mutators to
-    /// reach a safepoint (part of the pauses above).
+    /// reach a safepoint. Only the part after the first mutator blocked is
+    /// in the pauses above (gc/stw.rs).
     pub(crate) stop_wait_max: Duration,
 }
 

@@ -19,13 +19,32 @@
 //!
 //! `flag` is also raised when the pacer asks for a collection, so a
 //! safepoint is one relaxed load and a branch on the fast path.
+//!
+//! Pause accounting: a stop pauses a mutator from the moment it blocks
+//! (at a safepoint, or trying to unpark or attach) until the restart. A
+//! mutator still running while the collector waits for it is not paused, so
+//! the stop's pause runs from the first block (`first_block`), or, if no
+//! mutator was running, from the moment the world was stopped, to the
+//! restart; `start` returns it.
 
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::time::{Duration, Instant};
 
 struct State {
     stopping: bool,
     running: usize,
+    /// When the first mutator blocked on the stop in progress.
+    first_block: Option<Instant>,
+    /// When the stop in progress had stopped every running mutator.
+    stopped_at: Option<Instant>,
+}
+
+impl State {
+    /// A mutator blocks on the stop in progress.
+    fn note_block(&mut self) {
+        self.first_block.get_or_insert_with(Instant::now);
+    }
 }
 
 pub(crate) struct Stw {
@@ -49,7 +68,7 @@ pub(crate) enum Stopped {
 impl Stw {
     pub(crate) fn new() -> Stw {
         Stw {
-            state: Mutex::new(State { stopping: false, running: 0 }),
+            state: Mutex::new(State { stopping: false, running: 0, first_block: None, stopped_at: None }),
             cv: Condvar::new(),
             flag: AtomicBool::new(false),
         }
@@ -58,6 +77,9 @@ impl Stw {
     /// A new mutator starts running (waits out a stop in progress).
     pub(crate) fn attach(&self) {
         let mut s = self.state.lock();
+        if s.stopping {
+            s.note_block();
+        }
         while s.stopping {
             self.cv.wait(&mut s);
         }
@@ -93,6 +115,7 @@ impl Stw {
         if !s.stopping {
             return false;
         }
+        s.note_block();
         s.running -= 1;
         self.cv.notify_all();
         while s.stopping {
@@ -117,6 +140,7 @@ impl Stw {
         let mut s = self.state.lock();
         if s.stopping {
             if is_mutator {
+                s.note_block();
                 s.running -= 1;
                 self.cv.notify_all();
             }
@@ -129,25 +153,32 @@ impl Stw {
             return Stopped::WaitedForOther;
         }
         s.stopping = true;
+        s.first_block = None;
         self.flag.store(true, Relaxed);
         if is_mutator {
+            s.note_block();
             s.running -= 1;
         }
         while s.running > 0 {
             self.cv.wait(&mut s);
         }
+        s.stopped_at = Some(Instant::now());
         Stopped::ByUs
     }
 
     /// Restarts the world stopped by `stop`. `keep_flag` leaves the safepoint
-    /// flag up (another collection is already wanted).
-    pub(crate) fn start(&self, is_mutator: bool, keep_flag: bool) {
+    /// flag up (another collection is already wanted). Returns the stop's
+    /// pause (see the module comment).
+    pub(crate) fn start(&self, is_mutator: bool, keep_flag: bool) -> Duration {
         let mut s = self.state.lock();
+        let now = Instant::now();
+        let began = s.first_block.take().into_iter().chain(s.stopped_at.take()).min().unwrap_or(now);
         s.stopping = false;
         if is_mutator {
             s.running += 1;
         }
         self.flag.store(keep_flag, Relaxed);
         self.cv.notify_all();
+        now.saturating_duration_since(began)
     }
 }
