@@ -207,6 +207,7 @@ pub(crate) struct ArrayInfo<T>(PhantomData<T>);
 impl<T: Trace> ArrayInfo<T> {
     pub(crate) const INFO: TypeInfo = TypeInfo {
         trace: trace_array::<T>,
+        trace_range: if T::NO_TRACE { None } else { Some(trace_array_range::<T>) },
         drop: if std::mem::needs_drop::<T>() { Some(drop_array::<T>) } else { None },
         name: std::any::type_name::<Array<T>>,
     };
@@ -217,6 +218,28 @@ impl<T: Trace> ArrayInfo<T> {
 unsafe fn trace_array<T: Trace>(p: *const u8, t: &mut Tracer<'_>) {
     // SAFETY: guaranteed by the caller.
     unsafe { (*(p as *const Array<T>)).trace(t) }
+}
+
+/// Traces the elements that start at payload offsets `from..to`.
+///
+/// # Safety
+/// `p` is the payload of a live `Array<T>`.
+unsafe fn trace_array_range<T: Trace>(p: *const u8, from: usize, to: usize, t: &mut Tracer<'_>) {
+    // SAFETY: guaranteed by the caller.
+    let a = unsafe { &*(p as *const Array<T>) };
+    let elems = a.as_slice();
+    let (first, end) = match std::mem::size_of::<T>() {
+        // Zero-sized elements all "start" at the data offset.
+        0 => (0, if (from..to).contains(&ARRAY_DATA_OFFSET) { elems.len() } else { 0 }),
+        size => {
+            // Element i starts at ARRAY_DATA_OFFSET + i * size.
+            let index = |off: usize| off.saturating_sub(ARRAY_DATA_OFFSET).div_ceil(size).min(elems.len());
+            (index(from), index(to))
+        }
+    };
+    for e in &elems[first.min(end)..end] {
+        e.trace(t);
+    }
 }
 
 /// # Safety

@@ -24,6 +24,13 @@
 //! work buffers; every drain ends with the FIFO empty (an assist that runs
 //! out of budget puts what is left back into its buffers).
 //!
+//! Oblets: a large array is not scanned in one go. Its first scan queues
+//! work items for each further `OBLET_BYTES` piece of it (interior
+//! addresses, Go's oblets) and scans only the first piece, so one mark
+//! assist, which stops after its budget, never scans more than a piece
+//! (scanning a ring of 200,000 pointers whole stalled an allocation for over
+//! a millisecond), and several workers can scan one array in parallel.
+//!
 //! Parallel termination: every worker drains its own buffers and steals full
 //! buffers from the global list. A worker with nothing to do counts itself
 //! idle in `nwait`; it leaves the idle state when a full buffer appears. A
@@ -33,6 +40,7 @@
 
 use super::work::{GcWork, WorkQueues};
 use crate::api::trace::{Tracer, TracerKind};
+use crate::heap::sizeclass::PAGE_SIZE;
 use crate::heap::MHeap;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
@@ -76,6 +84,10 @@ impl Drop for Marker {
         debug_assert_eq!(self.pf_len, 0, "a marker dropped grey objects held in its prefetch FIFO");
     }
 }
+
+/// Large objects are scanned in pieces of this many bytes (see the module
+/// comment).
+pub(crate) const OBLET_BYTES: usize = 128 << 10;
 
 /// How many objects ahead of the one being scanned a marker prefetches.
 const PREFETCH_DISTANCE: usize = 8;
@@ -185,18 +197,38 @@ impl Marker {
         }
     }
 
-    /// Scans one grey object: visits its pointers, greying their targets.
+    /// Scans one grey object (or oblet): visits its pointers, greying their
+    /// targets.
     #[inline]
-    fn scan(&mut self, base: usize) {
+    fn scan(&mut self, obj: usize) {
         // Only objects of in-use spans are queued, and their spans stay in
         // use until sweeping, which starts after marking ends.
-        let span = self.heap().span_of(base).expect("grey object outside every in-use span");
+        let span = self.heap().span_of(obj).expect("grey object outside every in-use span");
         let info = span.ty();
         self.counters.objects_scanned += 1;
+        if span.is_large() {
+            let size = span.npages.get() * PAGE_SIZE;
+            if let (true, Some(range)) = (size > OBLET_BYTES, info.trace_range) {
+                let base = span.start.get();
+                let from = obj - base;
+                if from == 0 {
+                    let q = self.queues();
+                    for oblet in (base + OBLET_BYTES..base + size).step_by(OBLET_BYTES) {
+                        self.work().put(q, oblet);
+                    }
+                }
+                let mut t = Tracer { kind: TracerKind::Mark(self) };
+                // SAFETY: a queued oblet lies in a marked, allocated,
+                // initialised large object of the span's type, at `base`.
+                unsafe { range(base as *const u8, from, from + OBLET_BYTES, &mut t) };
+                return;
+            }
+        }
         let mut t = Tracer { kind: TracerKind::Mark(self) };
-        // SAFETY: only marked, allocated, initialised objects are queued,
-        // and an object's type is its span's.
-        unsafe { (info.trace)(base as *const u8, &mut t) };
+        // SAFETY: only marked, allocated, initialised objects are queued
+        // (small objects and whole large ones by their base), and an
+        // object's type is its span's.
+        unsafe { (info.trace)(obj as *const u8, &mut t) };
     }
 
     /// Drains work until every worker is idle. `nwait` counts idle workers
@@ -302,6 +334,34 @@ mod tests {
         m.drain();
         assert_eq!(m.counters.objects_scanned, 128, "heads and tails, each once");
         assert_eq!(m.counters.objects_marked, 128);
+        drop(m);
+        work.dispose(&rt.queues);
+    }
+
+    /// A large pointer array is scanned in oblets: a budgeted drain (an
+    /// assist) scans one piece, not the whole array, and the pieces together
+    /// cover every element exactly once.
+    #[test]
+    fn large_arrays_are_scanned_in_oblets() {
+        let heap = Heap::new(Config { read_env: false, ..Config::default() }).unwrap();
+        let mu = heap.mutator();
+        let rt = mu.runtime();
+        const N: usize = 4 * OBLET_BYTES / 8 + 100; // five oblets of 8-byte slots
+        let arr = mu.alloc_array(N, |_| Slot::new(mu.alloc(Pair { next: Slot::null() })));
+        let mut work = GcWork::new();
+        // SAFETY: as in the test above.
+        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut work) };
+        m.mark(arr.addr());
+        m.drain_budget(1);
+        let per_oblet = OBLET_BYTES / 8;
+        assert!(
+            m.counters.objects_marked <= 1 + per_oblet,
+            "one assist scanned more than one oblet: {:?}",
+            m.counters
+        );
+        m.drain();
+        assert_eq!(m.counters.objects_marked, 1 + N, "the array and every element, once");
+        assert_eq!(m.counters.objects_scanned, 5 + N, "five oblets and each element once");
         drop(m);
         work.dispose(&rt.queues);
     }

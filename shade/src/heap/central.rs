@@ -92,14 +92,27 @@ impl Central {
     }
 
     /// Queues spans for sweeping.
+    ///
+    /// Mutators take this lock to refill their caches, so it is held only
+    /// for copies of at most `QUEUE_CHUNK` pointers at a time: the spans are
+    /// grouped by type before locking (after a cycle, one class can have
+    /// tens of thousands of spans to queue: doing that under the lock
+    /// stalled allocating mutators for a millisecond).
     pub(crate) fn queue_unswept(&self, spans: &[*const Span]) {
-        let mut l = self.lists.lock();
+        const QUEUE_CHUNK: usize = 1024;
+        let mut groups: HashMap<SpanKey, Vec<*const Span>> = HashMap::new();
         for &s in spans {
             // SAFETY: queued spans are valid in-use records held by the caller.
             let key = unsafe { (*s).key() };
-            l.by_type.entry(key).or_default().unswept.push(s);
+            groups.entry(key).or_default().push(s);
         }
-        l.unswept += spans.len();
+        for (key, group) in groups {
+            for chunk in group.chunks(QUEUE_CHUNK) {
+                let mut l = self.lists.lock();
+                l.by_type.entry(key).or_default().unswept.extend_from_slice(chunk);
+                l.unswept += chunk.len();
+            }
+        }
     }
 
     /// Number of unswept spans (diagnostics and tests).

@@ -38,6 +38,11 @@ pub(crate) const POISON_WORD: usize = usize::from_ne_bytes([POISON_BYTE; 8]);
 pub(crate) struct TypeInfo {
     /// Visits the GC pointers of the payload at the given address.
     pub(crate) trace: unsafe fn(*const u8, &mut Tracer<'_>),
+    /// Visits the GC pointers stored at byte offsets `from..to` of the
+    /// payload (each pointer field counted where it starts), for types
+    /// whose large objects are scanned in pieces (arrays: see the oblets
+    /// in gc/mark.rs). `None`: objects are always scanned whole.
+    pub(crate) trace_range: Option<unsafe fn(*const u8, usize, usize, &mut Tracer<'_>)>,
     /// Runs the payload's drop glue, if it has any.
     pub(crate) drop: Option<unsafe fn(*mut u8)>,
     /// Type name, for error messages and debugging.
@@ -50,6 +55,7 @@ pub(crate) struct SizedInfo<T>(std::marker::PhantomData<T>);
 impl<T: Trace> SizedInfo<T> {
     pub(crate) const INFO: TypeInfo = TypeInfo {
         trace: trace_sized::<T>,
+        trace_range: None,
         drop: if std::mem::needs_drop::<T>() { Some(drop_sized::<T>) } else { None },
         name: std::any::type_name::<T>,
     };
