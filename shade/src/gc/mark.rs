@@ -354,11 +354,7 @@ mod tests {
         m.mark(arr.addr());
         m.drain_budget(1);
         let per_oblet = OBLET_BYTES / 8;
-        assert!(
-            m.counters.objects_marked <= 1 + per_oblet,
-            "one assist scanned more than one oblet: {:?}",
-            m.counters
-        );
+        assert!(m.counters.objects_marked <= 1 + per_oblet, "one assist scanned more than one oblet: {:?}", m.counters);
         m.drain();
         assert_eq!(m.counters.objects_marked, 1 + N, "the array and every element, once");
         assert_eq!(m.counters.objects_scanned, 5 + N, "five oblets and each element once");

@@ -196,15 +196,20 @@ impl MHeap {
     /// the OS, until at most `keep` bytes stay resident. Returns the bytes
     /// released.
     pub(crate) fn scavenge(&self, cycle: u64, min_age: u64, keep: usize) -> usize {
-        // The runs stay free (allocatable) in the bookkeeping, so they are
-        // released with the lock held: released after unlocking, a run could
-        // be handed to a mutator first and its new objects zeroed by the
-        // `madvise`.
-        let mut pages = self.pages.lock();
-        let runs = pages.scavenge(cycle, min_age, 8, keep.div_ceil(PAGE_SIZE));
+        // The runs come off the free lists under the lock and go back after
+        // the `madvise`, so no mutator can be handed one (and see its new
+        // objects zeroed) in between, and allocating mutators do not wait
+        // for the system calls (releasing megabytes takes hundreds of µs).
+        let runs = self.pages.lock().scavenge(cycle, min_age, 8, keep.div_ceil(PAGE_SIZE));
+        let done: Vec<bool> = runs
+            .iter()
+            .map(|&(start, n)| self.region.release(self.base + (start << PAGE_SHIFT), n << PAGE_SHIFT))
+            .collect();
         let mut bytes = 0;
-        for (start, n) in runs {
-            if self.region.release(self.base + (start << PAGE_SHIFT), n << PAGE_SHIFT) {
+        let mut pages = self.pages.lock();
+        for (&(start, n), released) in runs.iter().zip(done) {
+            pages.put_released(start, n, cycle, released);
+            if released {
                 bytes += n << PAGE_SHIFT;
             }
         }

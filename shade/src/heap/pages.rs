@@ -125,10 +125,12 @@ impl PageAlloc {
     }
 
     /// While more than `keep` pages are resident (in use, or free and not
-    /// released), marks free runs of at least `min_pages` that have been
-    /// free since before `cycle - min_age` as released, longest-free first
-    /// (then highest address first); returns them (start, npages) so the
-    /// caller can `madvise` them.
+    /// released), takes free runs of at least `min_pages` that have been
+    /// free since before `cycle - min_age` out of the free lists,
+    /// longest-free first (then highest address first), and returns them
+    /// (start, npages). The caller `madvise`s them without holding the
+    /// page heap's lock (no allocation can get them meanwhile: they are on
+    /// no list) and then hands them back with `put_released`.
     pub(crate) fn scavenge(&mut self, cycle: u64, min_age: u64, min_pages: usize, keep: usize) -> Vec<(usize, usize)> {
         let mut resident = self.in_use + self.free_resident();
         if resident <= keep {
@@ -146,13 +148,36 @@ impl PageAlloc {
             if resident <= keep {
                 break;
             }
-            let run = self.by_addr.get_mut(&start).expect("candidate run");
-            run.scavenged = true;
-            self.released += run.npages;
+            let run = self.remove(start);
             resident -= run.npages;
             out.push((start, run.npages));
         }
         out
+    }
+
+    /// Returns a run taken by `scavenge` to the free lists, merged with
+    /// neighbours in the same state: `released` says whether the OS took
+    /// its pages (the `madvise` may fail; the run then stays resident).
+    pub(crate) fn put_released(&mut self, start: usize, n: usize, cycle: u64, released: bool) {
+        let mut start = start;
+        let mut run = Run { npages: n, freed_cycle: cycle, scavenged: released };
+        if let Some((&pstart, &prev)) = self.by_addr.range(..start).next_back() {
+            if prev.scavenged == released && pstart + prev.npages == start {
+                self.remove(pstart);
+                start = pstart;
+                run.npages += prev.npages;
+            }
+        }
+        if let Some(&next) = self.by_addr.get(&(start + run.npages)) {
+            if next.scavenged == released {
+                self.remove(start + run.npages);
+                run.npages += next.npages;
+            }
+        }
+        if released {
+            self.released += run.npages;
+        }
+        self.insert(start, run);
     }
 
     /// Pages that have been touched but are now free and not released.
@@ -186,6 +211,7 @@ mod tests {
         p.free(c, 20, 2);
         assert_eq!(p.by_addr[&12].npages, 23);
         assert_eq!(p.scavenge(10, 1, 1, 0), vec![(12, 23)]);
+        p.put_released(12, 23, 10, true);
     }
 
     #[test]
@@ -206,6 +232,10 @@ mod tests {
         p.free(b, 10, 5);
         let got = p.scavenge(5, 2, 4, 0);
         assert_eq!(got, vec![(a, 10)]);
+        // Taken out for release: no allocation can get it meanwhile (this
+        // one gets `b`, the other free run).
+        assert_eq!(p.alloc(10), Some(b));
+        p.put_released(a, 10, 5, true);
         assert_eq!(p.retained(), 22 - 10);
         // Reusing a scavenged run makes it resident again.
         assert_eq!(p.alloc(10), Some(a));
@@ -225,8 +255,10 @@ mod tests {
         assert!(p.scavenge(10, 1, 1, 41).is_empty());
         // Keeping 35 releases one run: the one freed first.
         assert_eq!(p.scavenge(10, 1, 1, 35), vec![(runs[0], 10)]);
+        p.put_released(runs[0], 10, 10, true);
         // Keeping 0 releases the rest.
         assert_eq!(p.scavenge(10, 1, 1, 0), vec![(runs[2], 10)]);
+        p.put_released(runs[2], 10, 10, true);
         assert_eq!(p.retained(), 21);
     }
 }
