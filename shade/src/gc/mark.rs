@@ -42,6 +42,7 @@ use super::work::{GcWork, WorkQueues};
 use crate::api::trace::{Tracer, TracerKind};
 use crate::heap::sizeclass::PAGE_SIZE;
 use crate::heap::MHeap;
+use crate::util::prefetch;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// Counters one worker accumulates while marking.
@@ -91,19 +92,6 @@ pub(crate) const OBLET_BYTES: usize = 128 << 10;
 
 /// How many objects ahead of the one being scanned a marker prefetches.
 const PREFETCH_DISTANCE: usize = 8;
-
-/// Asks the CPU to start loading the cache line at `p`.
-#[inline(always)]
-fn prefetch(p: usize) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults and has no
-    // architectural effect, whatever the address; SSE is part of x86_64.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 impl Marker {
     /// # Safety
