@@ -29,7 +29,9 @@
 //! time of the mutator threads over the phase's wall time (how many cores
 //! the mutators had on average) and, for the 2-thread phase, the share of
 //! the process's CPU time spent outside the mutator threads (for Shade: its
-//! mark workers and sweeper).
+//! mark workers and sweeper), and, measured first in the same process,
+//! how much faster two threads spinning on pure arithmetic run than one
+//! (`machine 2T/1T`: the ceiling this machine puts on any scaling).
 //!
 //! Peers: Shade (every thread attaches its own `Mutator` to the one `Heap`;
 //! the table is an `Array<Slot<Node>>` shared as a `Root`; a safepoint every
@@ -171,6 +173,35 @@ where
     })
 }
 
+/// How well this machine runs two threads at once: the speed-up of two
+/// threads over one on pure arithmetic (no memory, no locks), measured in
+/// the run's own process. On a dedicated 2-core machine it is about 2; on a
+/// shared virtual machine it can be well below, and no workload can scale
+/// better than it.
+fn spin_scaling() -> f64 {
+    fn spin(n: u64) -> u64 {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        x
+    }
+    const N: u64 = 100_000_000;
+    let t = Instant::now();
+    std::hint::black_box(spin(std::hint::black_box(N)));
+    let one = t.elapsed();
+    let t = Instant::now();
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..2).map(|_| sc.spawn(|| spin(std::hint::black_box(N)))).collect();
+        for h in hs {
+            std::hint::black_box(h.join().expect("spin thread"));
+        }
+    });
+    2.0 * one.as_secs_f64() / t.elapsed().as_secs_f64().max(1e-9)
+}
+
 /// The untimed warm-up phase run first (one thread, a quarter of the
 /// operations), so that the 1-thread phase does not alone pay for a cold
 /// process (fresh allocator arenas, page faults, cold caches).
@@ -298,8 +329,10 @@ fn shade_phase(s: Sizes, threads: usize) -> (PhaseRun, HeapStats) {
 
 /// Runs the Shade peer with explicit sizes.
 pub fn run_shade(s: Sizes) -> Outcome {
+    let spin = spin_scaling();
     shade_phase(warm_up(s), 1);
     let mut out = Phases::new();
+    out.cpu.push(("machine 2T/1T".into(), spin));
     let mut gc = GcSummary::default();
     for threads in THREADS {
         let (run, st) = shade_phase(s, threads);
@@ -366,8 +399,10 @@ fn arc_phase(s: Sizes, threads: usize) -> PhaseRun {
 
 /// Runs the Arc + Mutex peer with explicit sizes.
 pub fn run_arc(s: Sizes) -> Outcome {
+    let spin = spin_scaling();
     arc_phase(warm_up(s), 1);
     let mut out = Phases::new();
+    out.cpu.push(("machine 2T/1T".into(), spin));
     for threads in THREADS {
         out.add(threads, s.ops, arc_phase(s, threads));
     }
@@ -387,7 +422,10 @@ pub fn derived(get: &dyn Fn(&str, &str) -> Option<f64>) -> Vec<String> {
                 match (get(peer, "1T mutator cores"), get(peer, "2T mutator cores"), get(peer, "2T other CPU %")) {
                     (Some(c1), Some(c2), Some(o)) => format!(
                         " (mutator threads ran on {c1:.2} cores on average with 1 thread, {c2:.2} with 2; \
-                     {o:.0}% of the 2-thread phase's CPU time went to other threads)"
+                         {o:.0}% of the 2-thread phase's CPU time went to other threads{})",
+                        get(peer, "machine 2T/1T").map_or(String::new(), |m| format!(
+                            "; on this machine two threads spinning on pure arithmetic reach {m:.2}× one"
+                        ))
                     ),
                     _ => String::new(),
                 };
