@@ -188,16 +188,25 @@ pub(crate) mod pending {
 
     #[inline(always)]
     pub(crate) fn add(p: usize) {
+        // Kept small (the spill is out of line) so that the thread-local
+        // access inlines into `Slot::new` as a thread-pointer-relative load
+        // rather than an indirect call through the key's accessor.
         INLINE_RECORDS.with(|r| {
             let n = r.len.get();
             if n < INLINE {
                 r.buf[n].set(p);
                 r.len.set(n + 1);
             } else {
-                r.spilled.set(true);
-                SPILL.with(|v| v.borrow_mut().push(p));
+                add_spilled(r, p);
             }
         })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_spilled(r: &Inline, p: usize) {
+        r.spilled.set(true);
+        SPILL.with(|v| v.borrow_mut().push(p));
     }
 
     /// Consumes a record of `p`; false if there is none.
