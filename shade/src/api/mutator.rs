@@ -122,8 +122,11 @@ impl Mutator {
 
     // ----- allocation -------------------------------------------------
 
-    /// Takes a slot for an object of type `ty` and `size` bytes.
-    #[inline]
+    /// Takes a slot for an object of type `ty` and `size` bytes. Inlined
+    /// into `alloc::<T>`, where the size is a constant, so the size class
+    /// and the noscan bit fold away and the fast path is the cache lookup,
+    /// the span's free-bit scan and the allocate-black test.
+    #[inline(always)]
     fn alloc_raw(&self, size: usize, noscan: bool, ty: &'static TypeInfo) -> Result<usize, AllocError> {
         let (base, span) = match class_for(size) {
             Some(c) => {
