@@ -216,6 +216,123 @@ fn summary(out: &mut String, results: &Results<'_>) {
     }
 }
 
+/// One of the issue's targets, judged on this run.
+struct Target {
+    workload: &'static str,
+    what: String,
+    /// The figure the target is judged on, as text, and whether it was met;
+    /// `None` if a peer it needs did not run.
+    judged: Option<(String, bool)>,
+}
+
+/// The benchmark issue's targets (W1-W6), judged from this run's medians:
+/// every target is listed, with "not measured" when a peer it compares
+/// with was not run (deselected, or its toolchain missing).
+fn targets(results: &Results<'_>) -> Vec<Target> {
+    let bench = |id: &str| results.benches.iter().find(|b| b.bench.id == id);
+    let agg = |id: &str, peer: &str| -> Option<Agg> {
+        let br = bench(id)?;
+        let p = br.peer(peer).filter(|p| !p.samples.is_empty())?;
+        Some(Agg::of(br.bench.unit, p))
+    };
+    let metric = |id: &str, peer: &str, name: &str| metric_median(bench(id)?.peer(peer)?, name);
+    // Shade's median primary figure over a peer's, and the same for peak RSS.
+    let time_ratio =
+        |id: &str, peer: &str| Some(median(&agg(id, "shade")?.primary)? / median(&agg(id, peer)?.primary)?);
+    let rss_ratio = |id: &str, peer: &str| Some(max(&agg(id, "shade")?.rss_mib)? / max(&agg(id, peer)?.rss_mib)?);
+    let at_most = |v: Option<f64>, limit: f64, fmt: &dyn Fn(f64) -> String| v.map(|x| (fmt(x), x <= limit));
+    let times = |x: f64| format!("{x:.2}×");
+    let mut v = Vec::new();
+    for (w, id) in [("W1", "binary-trees"), ("W2", "gcbench")] {
+        v.push(Target {
+            workload: w,
+            what: format!("{id}: wall ≤ 0.6× Go"),
+            judged: at_most(time_ratio(id, "go"), 0.6, &times),
+        });
+        v.push(Target {
+            workload: w,
+            what: format!("{id}: wall ≤ 0.7× Rc"),
+            judged: at_most(time_ratio(id, "rc"), 0.7, &times),
+        });
+        v.push(Target {
+            workload: w,
+            what: format!("{id}: peak RSS ≤ 1.5× Go"),
+            judged: at_most(rss_ratio(id, "go"), 1.5, &times),
+        });
+    }
+    v.push(Target {
+        workload: "W3",
+        what: "stores-forced: ns/store ≤ 0.5× Go".into(),
+        judged: at_most(time_ratio("stores-forced", "go"), 0.5, &times),
+    });
+    v.push(Target {
+        workload: "W3",
+        what: "stores-quiet: ns/store ≤ Go's".into(),
+        judged: at_most(time_ratio("stores-quiet", "go"), 1.0, &times),
+    });
+    let us = |x: f64| format!("{x:.0} µs");
+    let push = metric("latency", "shade", "max push (µs)");
+    v.push(Target { workload: "W4", what: "latency: max push ≤ 1 ms".into(), judged: at_most(push, 1000.0, &us) });
+    let go_push = metric("latency", "go", "max push (µs)");
+    v.push(Target {
+        workload: "W4",
+        what: "latency: max push ≤ ½ Go's".into(),
+        judged: push.zip(go_push).map(|(s, g)| (format!("{s:.0} vs {g:.0} µs ({:.2}×)", s / g), s <= g / 2.0)),
+    });
+    v.push(Target {
+        workload: "W4",
+        what: "latency: max stop-the-world pause ≤ 100 µs".into(),
+        judged: at_most(metric("latency", "shade", "GC max pause (µs)"), 100.0, &us),
+    });
+    let wb = |peer: &str| median(&agg("write-barrier", peer)?.primary);
+    let overhead = |peer: &str| Some(wb(peer)? - wb("shade-off")?);
+    v.push(Target {
+        workload: "W5",
+        what: "write-barrier: buffered ≥ 4× cheaper than eager (overhead over barrier-off)".into(),
+        judged: overhead("shade-buffered").zip(overhead("shade-eager")).map(|(b, e)| {
+            if b > 0.0 {
+                (format!("{:.1}× ({b:.2} vs {e:.2} ns)", e / b), e / b >= 4.0)
+            } else {
+                (format!("buffered {b:+.2} ns, eager {e:+.2} ns"), true)
+            }
+        }),
+    });
+    let scaling = metric("shared", "shade", "2T/1T");
+    v.push(Target {
+        workload: "W6",
+        what: "shared: 2 mutators ≥ 1.6× the throughput of one".into(),
+        judged: scaling.map(|r| {
+            let machine = metric("shared", "shade", "machine 2T/1T")
+                .map_or(String::new(), |m| format!(" (machine: {m:.2}× for pure arithmetic)"));
+            (format!("{r:.2}×{machine}"), r >= 1.6)
+        }),
+    });
+    v
+}
+
+/// The targets table.
+fn targets_table(out: &mut String, results: &Results<'_>) {
+    out.push_str(
+        "## Targets
+
+",
+    );
+    out.push_str(
+        "The benchmark issue's targets, judged on this run's medians (one run of a noisy machine: \
+         see the spread between runs before trusting a narrow verdict).\n\n",
+    );
+    out.push_str("| workload | target | figure | verdict |\n|---|---|--:|---|\n");
+    for t in targets(results) {
+        let (figure, verdict) = match t.judged {
+            Some((f, true)) => (f, "**met**"),
+            Some((f, false)) => (f, "**missed**"),
+            None => ("–".into(), "not measured"),
+        };
+        let _ = writeln!(out, "| {} | {} | {} | {} |", t.workload, t.what, figure, verdict);
+    }
+    out.push('\n');
+}
+
 /// The median over a peer's runs of its metric `name`.
 fn metric_median(p: &PeerResult, name: &str) -> Option<f64> {
     let v: Vec<f64> =
@@ -432,6 +549,7 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
     out.push_str("## Summary\n\n");
     summary(&mut out, results);
     out.push('\n');
+    targets_table(&mut out, results);
     for br in &results.benches {
         bench_section(&mut out, br, plan);
     }

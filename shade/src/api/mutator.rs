@@ -165,7 +165,7 @@ impl Mutator {
         if T::NO_TRACE {
             return;
         }
-        let check_range = crate::runtime::LIVE_HEAPS.load(Relaxed) != 1;
+        let check_range = crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1;
         let mut t = Tracer { kind: TracerKind::Validate { base: self.base, len: self.len, check_range, bad: None } };
         value.trace(&mut t);
         if let TracerKind::Validate { bad: Some((p, why)), .. } = t.kind {
@@ -370,7 +370,8 @@ impl Mutator {
         // because reading a non-null slot outside the heap panics. While one
         // heap is alive, slot and value are necessarily in it or in no heap
         // (same argument as `check_pointers`), so the range checks are skipped.
-        if crate::runtime::LIVE_HEAPS.load(Relaxed) != 1 && (!self.in_heap(slot) || (new != 0 && !self.in_heap(new))) {
+        if crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1 && (!self.in_heap(slot) || (new != 0 && !self.in_heap(new)))
+        {
             bad_store(slot, new);
         }
         crate::barrier::write(self, slot, atomic, new);

@@ -111,6 +111,7 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
     let (stats, gcw, marked) = unsafe { (&mut *st.wb_stats.get(), &mut *st.gcw.get(), &mut *st.marked.get()) };
     let heap = &rt.mheap;
     let mut grey = 0;
+    let bytes_before = marked.bytes_marked;
     stats.flushes += 1;
     stats.entries += entries.len() as u64;
     for i in 0..entries.len() {
@@ -140,6 +141,9 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
         grey += 1;
     }
     stats.greyed += grey as u64;
+    if marked.bytes_marked > bytes_before {
+        rt.queues.marked.fetch_add(marked.bytes_marked - bytes_before, std::sync::atomic::Ordering::Relaxed);
+    }
     if grey > 0 && gcw.put_batch(&rt.queues, &entries[..grey]) {
         rt.wake_mark_workers();
     }

@@ -248,6 +248,7 @@ impl Runtime {
             self.barrier_on.store(true, Relaxed);
         }
         self.pacer.start_cycle();
+        self.queues.marked.store(0, Relaxed);
         let roots = self.gather_roots();
         {
             let mut w = GcWork::new();

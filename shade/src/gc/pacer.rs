@@ -11,15 +11,19 @@
 //! Allocation is charged in span-sized chunks by the mutators' caches, so the
 //! shared counter is touched once per span, not once per object.
 //!
-//! Assists: at mark start the pacer estimates the scan work left (the live
-//! bytes of the last cycle) and the allocation runway left (goal minus the
-//! heap at mark start). A mutator that allocates `b` bytes while marking
-//! must mark `b * work / runway` bytes itself before it may continue. Past
-//! the goal the runway is gone and every assist does the most one may
-//! (`MAX_ASSIST`). This keeps the heap from outrunning the marker without
-//! stopping anybody, and bounds the stall of any one allocation.
+//! Assists (Go's assist ratio, revised at every assist): the mark work of a
+//! cycle is estimated as the live bytes of the last one; the work left is
+//! that minus what every marker has reported marking so far this cycle
+//! (`WorkQueues::marked`, updated by the workers as they go), and the runway
+//! left is the goal minus the heap now. A mutator that allocates `b` bytes
+//! while marking must mark `b * work_left / runway_left` bytes itself before
+//! it may continue. So while the background workers keep pace, assists stay
+//! small; when the mutator outruns them, the ratio climbs as the runway
+//! shrinks. Past the goal every assist does the most one may
+//! (`MAX_ASSIST`). This keeps the heap near its goal without stopping
+//! anybody, and bounds the stall of any one allocation.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 
 /// Most bytes one assist marks (a few hundred microseconds of work).
 pub(crate) const MAX_ASSIST: usize = 512 << 10;
@@ -39,8 +43,6 @@ pub(crate) struct Pacer {
     pub(crate) requested: AtomicBool,
     /// Heap size when the current cycle's marking started.
     pub(crate) heap_at_mark_start: AtomicUsize,
-    /// Mark bytes owed per allocated byte during this cycle (f64 bits).
-    assist_ratio: AtomicU64,
     /// Bytes allocated by assisting mutators, over the heap's life.
     pub(crate) assisted_bytes_total: AtomicUsize,
     /// Bytes and objects handed out over the heap's life (charged minus
@@ -63,7 +65,6 @@ impl Pacer {
             live: AtomicUsize::new(0),
             requested: AtomicBool::new(false),
             heap_at_mark_start: AtomicUsize::new(0),
-            assist_ratio: AtomicU64::new(0),
             assisted_bytes_total: AtomicUsize::new(0),
             total_bytes: AtomicUsize::new(0),
             total_objects: AtomicUsize::new(0),
@@ -92,24 +93,26 @@ impl Pacer {
         let _ = self.heap_alloc.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(bytes)));
     }
 
-    /// Mark start: fixes the assist ratio for this cycle.
+    /// Mark start.
     pub(crate) fn start_cycle(&self) {
-        let heap = self.heap_alloc.load(Relaxed);
-        self.heap_at_mark_start.store(heap, Relaxed);
-        let work = self.live.load(Relaxed).max(1 << 20) as f64;
-        let runway = self.goal.load(Relaxed).saturating_sub(heap).max(256 << 10) as f64;
-        self.assist_ratio.store((work / runway).to_bits(), Relaxed);
+        self.heap_at_mark_start.store(self.heap_alloc.load(Relaxed), Relaxed);
     }
 
     /// Bytes of marking a mutator owes for allocating `bytes` now, capped
     /// at `MAX_ASSIST` per assist so one allocation never stalls for long
     /// (the next refill assists again).
-    pub(crate) fn assist_budget(&self, bytes: usize) -> usize {
-        if self.heap_alloc.load(Relaxed) >= self.goal.load(Relaxed) {
+    /// `marked` is what all markers reported marking so far this cycle.
+    pub(crate) fn assist_budget(&self, bytes: usize, marked: usize) -> usize {
+        let (heap, goal) = (self.heap_alloc.load(Relaxed), self.goal.load(Relaxed));
+        if heap >= goal {
             return MAX_ASSIST;
         }
-        let ratio = f64::from_bits(self.assist_ratio.load(Relaxed));
-        ((bytes as f64 * ratio) as usize).min(MAX_ASSIST)
+        let expected = self.live.load(Relaxed).max(1 << 20);
+        // When marking has found more than the estimate, some work is
+        // surely left still: keep an eighth of the estimate as pressure.
+        let work_left = expected.saturating_sub(marked).max(expected / 8) as f64;
+        let runway = (goal - heap).max(256 << 10) as f64;
+        ((bytes as f64 * work_left / runway) as usize).min(MAX_ASSIST)
     }
 
     pub(crate) fn assist_done(&self, bytes: usize) {
@@ -158,9 +161,16 @@ mod tests {
         p.end_cycle(40 << 20); // goal 80 MiB
         p.heap_alloc.store(60 << 20, Relaxed);
         p.start_cycle(); // 40 MiB of work over a 20 MiB runway
-        assert_eq!(p.assist_budget(64 << 10), 128 << 10);
-        assert_eq!(p.assist_budget(64 << 20), MAX_ASSIST, "one assist is bounded");
+        assert_eq!(p.assist_budget(64 << 10, 0), 128 << 10);
+        assert_eq!(p.assist_budget(64 << 20, 0), MAX_ASSIST, "one assist is bounded");
+        // The workers have done half the work: half the assist.
+        assert_eq!(p.assist_budget(64 << 10, 20 << 20), 64 << 10);
+        // Past the estimate, an eighth of it is still assumed left.
+        assert_eq!(p.assist_budget(64 << 10, 50 << 20), 16 << 10);
+        // Less runway: more assist.
+        p.heap_alloc.store(70 << 20, Relaxed);
+        assert_eq!(p.assist_budget(64 << 10, 20 << 20), 128 << 10);
         p.heap_alloc.store(81 << 20, Relaxed);
-        assert_eq!(p.assist_budget(1), MAX_ASSIST, "past the goal every assist does the most it may");
+        assert_eq!(p.assist_budget(1, 0), MAX_ASSIST, "past the goal every assist does the most it may");
     }
 }

@@ -39,11 +39,20 @@ pub(crate) struct WorkQueues {
     empty: Mutex<Vec<Box<WorkBuf>>>,
     /// Number of buffers on `full`, readable without the lock.
     nfull: AtomicUsize,
+    /// Bytes marked so far this cycle, as reported by the markers every
+    /// few dozen objects (it lags a little): the pacer's measure of the
+    /// mark work done (gc/pacer.rs, assists). Reset at mark start.
+    pub(crate) marked: AtomicUsize,
 }
 
 impl WorkQueues {
     pub(crate) fn new() -> WorkQueues {
-        WorkQueues { full: Mutex::new(Vec::new()), empty: Mutex::new(Vec::new()), nfull: AtomicUsize::new(0) }
+        WorkQueues {
+            full: Mutex::new(Vec::new()),
+            empty: Mutex::new(Vec::new()),
+            nfull: AtomicUsize::new(0),
+            marked: AtomicUsize::new(0),
+        }
     }
 
     /// Whether some buffer of grey objects waits on the global list.
@@ -148,7 +157,6 @@ impl GcWork {
     }
 
     /// Whether this worker holds no grey object.
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.wbuf1.n == 0 && self.wbuf2.n == 0
     }
