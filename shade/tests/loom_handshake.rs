@@ -115,11 +115,24 @@ struct StwState {
     running: usize,
 }
 
-/// Mirrors `stw::Stw`.
+/// Mirrors `stw::Stw` (without the pause accounting, which only reads the
+/// clock).
 struct Stw {
     state: Mutex<StwState>,
     cv: Condvar,
+    stopping_hint: AtomicBool,
+    running_hint: AtomicUsize,
     flag: AtomicBool,
+}
+
+/// Mirrors `stw::spin_until`, bounded by one round instead of a time: loom
+/// explores both outcomes of the check (the awaited value seen, or the
+/// spinner giving up and sleeping), which is all the protocol depends on;
+/// more rounds only multiply the interleavings.
+fn spin_until(done: impl Fn() -> bool) {
+    if !done() {
+        thread::yield_now();
+    }
 }
 
 /// Mirrors `stw::Stopped`.
@@ -134,6 +147,8 @@ impl Stw {
         Stw {
             state: Mutex::new(StwState { stopping: false, running: 0 }),
             cv: Condvar::new(),
+            stopping_hint: AtomicBool::new(false),
+            running_hint: AtomicUsize::new(0),
             flag: AtomicBool::new(false),
         }
     }
@@ -146,12 +161,14 @@ impl Stw {
             s = self.cv.wait(s).unwrap();
         }
         s.running += 1;
+        self.running_hint.store(s.running, Release);
     }
 
     /// Mirrors `Stw::leave`: a running mutator stops for good or parks.
     fn leave(&self) {
         let mut s = self.state.lock().unwrap();
         s.running -= 1;
+        self.running_hint.store(s.running, Release);
         self.cv.notify_all();
     }
 
@@ -168,6 +185,7 @@ impl Stw {
             return false;
         }
         s.running += 1;
+        self.running_hint.store(s.running, Release);
         true
     }
 
@@ -179,11 +197,16 @@ impl Stw {
             return false;
         }
         s.running -= 1;
+        self.running_hint.store(s.running, Release);
         self.cv.notify_all();
+        drop(s);
+        spin_until(|| !self.stopping_hint.load(Acquire));
+        let mut s = self.state.lock().unwrap();
         while s.stopping {
             s = self.cv.wait(s).unwrap();
         }
         s.running += 1;
+        self.running_hint.store(s.running, Release);
         true
     }
 
@@ -202,6 +225,7 @@ impl Stw {
         if s.stopping {
             if is_mutator {
                 s.running -= 1;
+                self.running_hint.store(s.running, Release);
                 self.cv.notify_all();
             }
             while s.stopping {
@@ -209,13 +233,21 @@ impl Stw {
             }
             if is_mutator {
                 s.running += 1;
+                self.running_hint.store(s.running, Release);
             }
             return Stopped::WaitedForOther;
         }
         s.stopping = true;
+        self.stopping_hint.store(true, Release);
         self.flag.store(true, Relaxed);
         if is_mutator {
             s.running -= 1;
+            self.running_hint.store(s.running, Release);
+        }
+        if s.running > 0 {
+            drop(s);
+            spin_until(|| self.running_hint.load(Acquire) == 0);
+            s = self.state.lock().unwrap();
         }
         while s.running > 0 {
             s = self.cv.wait(s).unwrap();
@@ -227,8 +259,10 @@ impl Stw {
     fn start(&self, is_mutator: bool, keep_flag: bool) {
         let mut s = self.state.lock().unwrap();
         s.stopping = false;
+        self.stopping_hint.store(false, Release);
         if is_mutator {
             s.running += 1;
+            self.running_hint.store(s.running, Release);
         }
         self.flag.store(keep_flag, Relaxed);
         self.cv.notify_all();

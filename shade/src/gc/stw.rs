@@ -20,6 +20,17 @@
 //! `flag` is also raised when the pacer asks for a collection, so a
 //! safepoint is one relaxed load and a branch on the fast path.
 //!
+//! Waiting: a stop is short (tens of microseconds of collector work), while
+//! waking a thread asleep on a condition variable costs about as much again
+//! on a busy or virtualised machine, twice per stop (collector, then each
+//! mutator). So both sides first spin briefly (`spin_until`: pause
+//! instructions, then yielding, for at most `SPIN_LIMIT`) on lock-free
+//! mirrors of the state (`stopping_hint`, `running_hint`), and only then
+//! sleep. The mirrors are written under the lock with the state they
+//! mirror; a spinner that sees the awaited value still re-checks it under
+//! the lock, which is what orders its accesses, so the hints are only ever
+//! hints.
+//!
 //! Pause accounting: a stop pauses a mutator from the moment it blocks
 //! (at a safepoint, or trying to unpark or attach) until the restart. A
 //! mutator still running while the collector waits for it is not paused, so
@@ -28,8 +39,31 @@
 //! restart; `start` returns it.
 
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::time::{Duration, Instant};
+
+/// Longest a mutator or the collector spins before sleeping (see the module
+/// comment).
+const SPIN_LIMIT: Duration = Duration::from_micros(200);
+
+/// Spins until `done()`, for at most `SPIN_LIMIT`: a few pause
+/// instructions first, then yielding the CPU (on a machine with as many
+/// busy threads as cores, the thread we wait for may need ours).
+fn spin_until(done: impl Fn() -> bool) {
+    let start = Instant::now();
+    let mut round = 0u32;
+    while !done() {
+        if round < 32 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+            if start.elapsed() > SPIN_LIMIT {
+                return;
+            }
+        }
+        round += 1;
+    }
+}
 
 struct State {
     stopping: bool,
@@ -50,6 +84,10 @@ impl State {
 pub(crate) struct Stw {
     state: Mutex<State>,
     cv: Condvar,
+    /// `State::stopping` and `State::running`, stored under the lock, read
+    /// without it by spinners.
+    stopping_hint: AtomicBool,
+    running_hint: AtomicUsize,
     /// "A safepoint has something to do": a stop is in progress or a
     /// collection was requested.
     pub(crate) flag: AtomicBool,
@@ -70,6 +108,8 @@ impl Stw {
         Stw {
             state: Mutex::new(State { stopping: false, running: 0, first_block: None, stopped_at: None }),
             cv: Condvar::new(),
+            stopping_hint: AtomicBool::new(false),
+            running_hint: AtomicUsize::new(0),
             flag: AtomicBool::new(false),
         }
     }
@@ -84,12 +124,14 @@ impl Stw {
             self.cv.wait(&mut s);
         }
         s.running += 1;
+        self.running_hint.store(s.running, Release);
     }
 
     /// A running mutator stops for good or parks.
     pub(crate) fn leave(&self) {
         let mut s = self.state.lock();
         s.running -= 1;
+        self.running_hint.store(s.running, Release);
         self.cv.notify_all();
     }
 
@@ -105,6 +147,7 @@ impl Stw {
             return false;
         }
         s.running += 1;
+        self.running_hint.store(s.running, Release);
         true
     }
 
@@ -117,11 +160,16 @@ impl Stw {
         }
         s.note_block();
         s.running -= 1;
+        self.running_hint.store(s.running, Release);
         self.cv.notify_all();
+        drop(s);
+        spin_until(|| !self.stopping_hint.load(Acquire));
+        let mut s = self.state.lock();
         while s.stopping {
             self.cv.wait(&mut s);
         }
         s.running += 1;
+        self.running_hint.store(s.running, Release);
         true
     }
 
@@ -142,6 +190,7 @@ impl Stw {
             if is_mutator {
                 s.note_block();
                 s.running -= 1;
+                self.running_hint.store(s.running, Release);
                 self.cv.notify_all();
             }
             while s.stopping {
@@ -149,15 +198,23 @@ impl Stw {
             }
             if is_mutator {
                 s.running += 1;
+                self.running_hint.store(s.running, Release);
             }
             return Stopped::WaitedForOther;
         }
         s.stopping = true;
+        self.stopping_hint.store(true, Release);
         s.first_block = None;
         self.flag.store(true, Relaxed);
         if is_mutator {
             s.note_block();
             s.running -= 1;
+            self.running_hint.store(s.running, Release);
+        }
+        if s.running > 0 {
+            drop(s);
+            spin_until(|| self.running_hint.load(Acquire) == 0);
+            s = self.state.lock();
         }
         while s.running > 0 {
             self.cv.wait(&mut s);
@@ -174,8 +231,10 @@ impl Stw {
         let now = Instant::now();
         let began = s.first_block.take().into_iter().chain(s.stopped_at.take()).min().unwrap_or(now);
         s.stopping = false;
+        self.stopping_hint.store(false, Release);
         if is_mutator {
             s.running += 1;
+            self.running_hint.store(s.running, Release);
         }
         self.flag.store(keep_flag, Relaxed);
         self.cv.notify_all();
