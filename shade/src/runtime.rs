@@ -29,7 +29,7 @@ use crate::scheduler::WorkerPool;
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -136,6 +136,9 @@ pub(crate) struct Runtime {
     pub(crate) marking: AtomicBool,
     /// Barriers must leave the fast path's first test: `marking || wbcheck`.
     pub(crate) barrier_on: AtomicBool,
+    /// Assists in progress (they may hold work taken from the global list;
+    /// see `Coordinator::wait_for_work`).
+    pub(crate) assists_active: AtomicUsize,
     pub(crate) mutators: Mutex<Vec<Arc<MutatorState>>>,
     /// Roots whose creating mutator has detached.
     pub(crate) orphan_roots: Mutex<Vec<Arc<RootNode>>>,
@@ -173,6 +176,7 @@ impl Runtime {
             coordinator: Coordinator::new(),
             marking: AtomicBool::new(false),
             barrier_on: AtomicBool::new(settings.wbcheck),
+            assists_active: AtomicUsize::new(0),
             mutators: Mutex::new(Vec::new()),
             orphan_roots: Mutex::new(Vec::new()),
             pending_detach: Mutex::new(Vec::new()),
@@ -351,6 +355,17 @@ impl Runtime {
         if budget == 0 {
             return;
         }
+        // Counted before taking work and released after publishing what is
+        // left (SeqCst: the coordinator reads it after the global list);
+        // released on unwinding too, or marking could never terminate.
+        struct Active<'a>(&'a AtomicUsize);
+        impl Drop for Active<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, SeqCst);
+            }
+        }
+        self.assists_active.fetch_add(1, SeqCst);
+        let active = Active(&self.assists_active);
         // SAFETY: the running owner has exclusive use of its work buffers
         // and counters; the marker lives only within this call.
         unsafe {
@@ -369,6 +384,7 @@ impl Runtime {
                 self.wake_mark_workers();
             }
         }
+        drop(active);
         self.pacer.assist_done(bytes);
     }
 
