@@ -325,42 +325,52 @@ impl Marker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Config, Heap, Slot, Trace};
+    use crate::runtime::Runtime;
+    use crate::{Config, Heap, Mutator, Slot, Trace};
 
     #[derive(Trace)]
     struct Pair {
         next: Slot<Pair>,
     }
 
+    /// Runs `f` with a mutator of a fresh heap and a marker of the test's
+    /// own, then publishes whatever the marker's buffers still hold.
+    fn with_marker(f: impl FnOnce(&Mutator, &Runtime, &mut Marker)) {
+        let heap = Heap::new(Config { read_env: false, ..Config::default() }).unwrap();
+        let mu = heap.mutator();
+        let rt = mu.runtime();
+        let mut work = GcWork::new();
+        // SAFETY: no collector runs (the tests allocate far less than the
+        // minimum heap, and nothing asks for a cycle); the marker and its
+        // buffers are the test's alone, and `work` outlives the marker.
+        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut work) };
+        f(&mu, rt, &mut m);
+        drop(m);
+        work.dispose(&rt.queues);
+    }
+
     /// An assist that runs out of budget with objects in its prefetch FIFO
     /// hands them back: every grey object is scanned exactly once in the end.
     #[test]
     fn budgeted_drain_returns_prefetched_objects() {
-        let heap = Heap::new(Config { read_env: false, ..Config::default() }).unwrap();
-        let mu = heap.mutator();
-        let rt = mu.runtime();
-        let heads: Vec<usize> = (0..64)
-            .map(|_| {
-                let tail = mu.alloc(Pair { next: Slot::null() });
-                mu.alloc(Pair { next: Slot::new(tail) }).addr()
-            })
-            .collect();
-        let mut work = GcWork::new();
-        // SAFETY: no collector runs (nothing triggered a cycle in this small
-        // heap); the marker and its buffers are this test's alone.
-        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut work) };
-        for &h in &heads {
-            m.mark(h);
-        }
-        let size = rt.mheap.span_of(heads[0]).unwrap().elem_size.get();
-        let marked = m.drain_budget(3 * size);
-        assert!(marked >= 3 * size && m.counters.objects_scanned < 128, "stopped early: {:?}", m.counters);
-        assert_eq!(m.pf_len, 0, "the FIFO was emptied back into the buffers");
-        m.drain();
-        assert_eq!(m.counters.objects_scanned, 128, "heads and tails, each once");
-        assert_eq!(m.counters.objects_marked, 128);
-        drop(m);
-        work.dispose(&rt.queues);
+        with_marker(|mu, rt, m| {
+            let heads: Vec<usize> = (0..64)
+                .map(|_| {
+                    let tail = mu.alloc(Pair { next: Slot::null() });
+                    mu.alloc(Pair { next: Slot::new(tail) }).addr()
+                })
+                .collect();
+            for &h in &heads {
+                m.mark(h);
+            }
+            let size = rt.mheap.span_of(heads[0]).unwrap().elem_size.get();
+            let marked = m.drain_budget(3 * size);
+            assert!(marked >= 3 * size && m.counters.objects_scanned < 128, "stopped early: {:?}", m.counters);
+            assert_eq!(m.pf_len, 0, "the FIFO was emptied back into the buffers");
+            m.drain();
+            assert_eq!(m.counters.objects_scanned, 128, "heads and tails, each once");
+            assert_eq!(m.counters.objects_marked, 128);
+        });
     }
 
     /// A large pointer array is scanned in oblets: a budgeted drain (an
@@ -368,23 +378,21 @@ mod tests {
     /// cover every element exactly once.
     #[test]
     fn large_arrays_are_scanned_in_oblets() {
-        let heap = Heap::new(Config { read_env: false, ..Config::default() }).unwrap();
-        let mu = heap.mutator();
-        let rt = mu.runtime();
-        const N: usize = 4 * OBLET_BYTES / 8 + 100; // five oblets of 8-byte slots
-        let arr = mu.alloc_array(N, |_| Slot::new(mu.alloc(Pair { next: Slot::null() })));
-        let mut work = GcWork::new();
-        // SAFETY: as in the test above.
-        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut work) };
-        m.mark(arr.addr());
-        m.drain_budget(1);
-        let per_oblet = OBLET_BYTES / 8;
-        assert!(m.counters.objects_marked <= 1 + per_oblet, "one assist scanned more than one oblet: {:?}", m.counters);
-        m.drain();
-        assert_eq!(m.counters.objects_marked, 1 + N, "the array and every element, once");
-        assert_eq!(m.counters.objects_scanned, 5 + N, "five oblets and each element once");
-        drop(m);
-        work.dispose(&rt.queues);
+        with_marker(|mu, _, m| {
+            const N: usize = 4 * OBLET_BYTES / 8 + 100; // five oblets of 8-byte slots
+            let arr = mu.alloc_array(N, |_| Slot::new(mu.alloc(Pair { next: Slot::null() })));
+            m.mark(arr.addr());
+            m.drain_budget(1);
+            let per_oblet = OBLET_BYTES / 8;
+            assert!(
+                m.counters.objects_marked <= 1 + per_oblet,
+                "one assist scanned more than one oblet: {:?}",
+                m.counters
+            );
+            m.drain();
+            assert_eq!(m.counters.objects_marked, 1 + N, "the array and every element, once");
+            assert_eq!(m.counters.objects_scanned, 5 + N, "five oblets and each element once");
+        });
     }
 
     /// A worker whose global list ran dry shares part of its private work,
@@ -392,24 +400,18 @@ mod tests {
     /// marked to the pacer's counter.
     #[test]
     fn a_worker_shares_work_when_the_global_list_is_empty() {
-        let heap = Heap::new(Config { read_env: false, ..Config::default() }).unwrap();
-        let mu = heap.mutator();
-        let rt = mu.runtime();
-        let objs: Vec<usize> = (0..32).map(|_| mu.alloc(Pair { next: Slot::null() }).addr()).collect();
-        let mut work = GcWork::new();
-        // SAFETY: as in the tests above.
-        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut work) };
-        for &o in &objs {
-            m.mark(o);
-        }
-        assert!(!rt.queues.has_full(), "marked objects stay in the worker's own buffers");
-        let before = rt.queues.marked.load(Relaxed);
-        m.share_if_starved();
-        assert!(rt.queues.has_full(), "an empty global list gets part of the work");
-        assert_eq!(rt.queues.marked.load(Relaxed) - before, m.counters.bytes_marked, "marked bytes reported");
-        m.drain();
-        assert_eq!(m.counters.objects_scanned, 32, "shared objects are still scanned once");
-        drop(m);
-        work.dispose(&rt.queues);
+        with_marker(|mu, rt, m| {
+            let objs: Vec<usize> = (0..32).map(|_| mu.alloc(Pair { next: Slot::null() }).addr()).collect();
+            for &o in &objs {
+                m.mark(o);
+            }
+            assert!(!rt.queues.has_full(), "marked objects stay in the worker's own buffers");
+            let before = rt.queues.marked.load(Relaxed);
+            m.share_if_starved();
+            assert!(rt.queues.has_full(), "an empty global list gets part of the work");
+            assert_eq!(rt.queues.marked.load(Relaxed) - before, m.counters.bytes_marked, "marked bytes reported");
+            m.drain();
+            assert_eq!(m.counters.objects_scanned, 32, "shared objects are still scanned once");
+        });
     }
 }
