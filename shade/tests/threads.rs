@@ -478,6 +478,17 @@ fn mutators_attach_and_detach_while_others_collect() {
     });
 }
 
+/// A thread that runs `heap.collect()` once signalled through the sender.
+fn collector_on_signal(heap: &Heap) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let h = heap.clone();
+    let collector = thread::spawn(move || {
+        go_rx.recv().unwrap();
+        h.collect();
+    });
+    (go_tx, collector)
+}
+
 #[test]
 fn dropping_a_parked_mutator_on_a_running_thread_during_a_collection() {
     // A ParkedMutator can be handed to another thread (it is Send). That
@@ -486,19 +497,16 @@ fn dropping_a_parked_mutator_on_a_running_thread_during_a_collection() {
     with_timeout(20, "drop-parked", || {
         let heap = common::heap();
         let parked = heap.mutator().park();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let h = heap.clone();
-        let collector = thread::spawn(move || {
-            go_rx.recv().unwrap();
-            h.collect();
-        });
+        let (go_tx, collector) = collector_on_signal(&heap);
         let mut mu = heap.mutator();
         let kept = mu.local(leaf_array(&mu, 0, 10));
         go_tx.send(()).unwrap();
         // Give the collector time to start stopping the world, which waits
         // for this (running) mutator.
         thread::sleep(Duration::from_millis(200));
-        drop(parked); // deadlocks: waits for the stop, which waits for `mu`
+        // Must not wait for the stop (which waits for `mu`): the collector
+        // detaches the dropped mutator itself.
+        drop(parked);
         mu.safepoint();
         mu.parked(|| collector.join().unwrap());
         check_leaf_array(&mu, kept.get(&mu), 0, 10);
@@ -507,17 +515,12 @@ fn dropping_a_parked_mutator_on_a_running_thread_during_a_collection() {
 
 #[test]
 fn dropping_a_parked_mutator_from_inside_parked_is_fine() {
-    // The workaround for the bug above: drop the parked mutator while this
-    // thread's own mutator is parked too.
+    // As above, with this thread's own mutator parked too while the parked
+    // one is dropped.
     with_timeout(TIMEOUT, "drop-parked-parked", || {
         let heap = common::heap();
         let parked = heap.mutator().park();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let h = heap.clone();
-        let collector = thread::spawn(move || {
-            go_rx.recv().unwrap();
-            h.collect();
-        });
+        let (go_tx, collector) = collector_on_signal(&heap);
         let mut mu = heap.mutator();
         let kept = mu.local(leaf_array(&mu, 0, 10));
         go_tx.send(()).unwrap();
