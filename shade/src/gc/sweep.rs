@@ -13,7 +13,7 @@
 //!
 //! Sweeping a span:
 //!
-//! 1. If the span may hold objects with drop glue (`has_drop`), or freed
+//! 1. If the span's type has drop glue (`Span::has_drop`), or freed
 //!    memory is to be poisoned (`clobberfree`, on by default in debug
 //!    builds), visit each allocated-but-unmarked slot: run its destructor,
 //!    poison it. Otherwise touch no object memory: freeing is bitmap work.
@@ -80,7 +80,7 @@ pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
     let n = s.nelems.get();
     let live = s.mark.count(n);
     let allocated = s.alloc_count.get();
-    let has_drop = s.has_drop.load(Relaxed);
+    let has_drop = s.has_drop();
     if (has_drop || clobber) && allocated > live {
         for i in 0..n {
             if s.is_allocated(i) && !s.mark.get(i) {
@@ -167,7 +167,7 @@ pub(crate) fn drop_all(rt: &Runtime) {
     for sp in spans {
         // SAFETY: in-use span records are valid and nothing else runs.
         let s = unsafe { &*sp };
-        if !s.has_drop.load(Relaxed) {
+        if !s.has_drop() {
             continue;
         }
         for i in 0..s.nelems.get() {

@@ -101,9 +101,6 @@ pub(crate) struct Span {
     /// `sweep_gen == g`; one with a smaller value still holds marks of an
     /// earlier cycle and must be queued (see gc/collector.rs, `queue_sweep`).
     pub(crate) sweep_gen: AtomicU64,
-    /// The span's type has drop glue: the sweeper visits dead objects one by
-    /// one; otherwise it frees by bitmap alone without touching object memory.
-    pub(crate) has_drop: AtomicBool,
     pub(crate) mark: Bitmap,
     pub(crate) alloc: Bitmap,
     // Allocation state, owned by the span's current holder. `free_index` is
@@ -141,7 +138,6 @@ impl Span {
             in_use: AtomicBool::new(false),
             in_use_idx: Cell::new(0),
             sweep_gen: AtomicU64::new(0),
-            has_drop: AtomicBool::new(false),
             mark: Bitmap::new(),
             alloc: Bitmap::new(),
             free_index: AtomicUsize::new(0),
@@ -162,13 +158,20 @@ impl Span {
         let nelems = if class.class() == 0 { 1 } else { npages * PAGE_SIZE / elem_size };
         self.nelems.set(nelems);
         self.magic.set(if class.class() == 0 { 0 } else { div_magic(elem_size) });
-        self.has_drop.store(ty.drop.is_some(), Relaxed);
         self.mark.clear();
         self.alloc.clear();
         self.free_index.store(0, Relaxed);
         self.alloc_count.set(0);
         self.cache_base.set(0);
         self.cache.set(self.free_bits(0));
+    }
+
+    /// Whether the span's objects have drop glue: the sweeper then visits
+    /// dead objects one by one; otherwise it frees by bitmap alone without
+    /// touching object memory.
+    #[inline]
+    pub(crate) fn has_drop(&self) -> bool {
+        self.ty().drop.is_some()
     }
 
     /// The descriptor of the span's objects.
