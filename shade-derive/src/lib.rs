@@ -5,7 +5,8 @@
 //! field's type is pointer-free (so such objects go to noscan spans), and a
 //! compile-time check that the type does not implement `Drop` (a destructor
 //! could read slots whose targets were already freed). Every type parameter
-//! gets a `Trace` bound.
+//! gets `Trace + 'static` bounds (heap objects are `'static`, and a slot
+//! names its target type in the witness check of `Slot::new`).
 //!
 //! There is deliberately no attribute to skip a field: a skipped field that
 //! held a GC pointer would let the collector free a live object. A foreign
@@ -65,6 +66,7 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     }
     for tp in input.generics.type_params_mut() {
         tp.bounds.push(parse_quote!(::shade::Trace));
+        tp.bounds.push(parse_quote!('static));
     }
     let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
 

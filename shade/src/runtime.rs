@@ -252,17 +252,21 @@ impl Runtime {
 
     /// Small-object allocation slow path: find a span with free slots for
     /// objects of type `ty` and class `sc` (central list, lazy sweep, or a
-    /// fresh span), install it in the cache, and take a slot. While marking,
-    /// the mutator first pays for the allocation with mark work (an assist).
+    /// fresh span), install it in the mutator's cache, and take a slot.
+    /// While marking, the mutator first pays for the allocation with mark
+    /// work (an assist).
+    ///
+    /// Lazy sweeping runs destructors, which may allocate on this same
+    /// mutator (and so refill its cache, even for this key): the cache is
+    /// borrowed only after the span is found, never across user code.
     #[cold]
     #[inline(never)]
-    pub(crate) fn refill<'a>(
+    pub(crate) fn refill(
         &self,
         st: &MutatorState,
-        cache: &'a mut MCache,
         ty: &'static TypeInfo,
         sc: SpanClass,
-    ) -> Result<(usize, &'a Span), AllocError> {
+    ) -> Result<(usize, &Span), AllocError> {
         let key = SpanKey::new(ty, sc);
         let central = &self.mheap.central[sc.index()];
         let mut budget = LAZY_SWEEP_BUDGET;
@@ -294,7 +298,9 @@ impl Runtime {
         // SAFETY: we hold the span.
         let s = unsafe { &*span };
         let (bytes, objects) = (s.free_count() * s.elem_size.get(), s.free_count());
-        let (unused, unused_objects) = cache.install(key, span, &self.mheap);
+        // SAFETY: the running owner has exclusive use of its cache; no user
+        // code runs while this borrow lives (`install` and `charge` call none).
+        let (unused, unused_objects) = unsafe { (*st.cache.get()).install(key, span, &self.mheap) };
         if unused_objects > 0 {
             self.pacer.uncharge(unused, unused_objects);
         }
@@ -302,7 +308,11 @@ impl Runtime {
         if self.marking.load(Relaxed) {
             self.assist(st, bytes);
         }
-        Ok(cache.alloc_fast(key).expect("refilled span has a free slot"))
+        // The slot comes from the span itself, not through the cache: an
+        // assist runs no user code, but taking it here keeps the refill
+        // independent of what the cache holds by now.
+        let idx = s.next_free().expect("refilled span has a free slot");
+        Ok((s.base_of(idx), s))
     }
 
     /// Allocates a large object of type `ty` (a span of its own).

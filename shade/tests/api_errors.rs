@@ -108,7 +108,9 @@ fn impossible_sizes_are_too_large() {
     let heap = common::heap();
     let mu = heap.mutator();
     let e = mu.try_alloc_array(usize::MAX / 4, |_| 0u64).expect_err("overflowing size");
-    assert!(matches!(e, AllocError::TooLarge { .. }), "{e:?}");
+    assert_eq!(e, AllocError::ArrayTooLarge { len: usize::MAX / 4, elem_size: 8 });
+    assert!(e.to_string().contains("length × size overflows"), "{e}");
+    assert!(!e.to_string().contains("18446744073709551615"), "the size is not reported as usize::MAX: {e}");
     let e = mu.try_alloc_array(usize::MAX / 2, |_| 0u8).expect_err("half the address space");
     assert!(matches!(e, AllocError::TooLarge { .. }), "{e:?}");
     assert!(e.to_string().contains("too large"), "{e}");

@@ -25,6 +25,14 @@ pub enum AllocError {
         /// Bytes requested.
         requested: usize,
     },
+    /// An array's size in bytes (`len × size_of::<T>()` plus its length
+    /// word) does not fit in a `usize`.
+    ArrayTooLarge {
+        /// Elements requested.
+        len: usize,
+        /// Bytes per element.
+        elem_size: usize,
+    },
 }
 
 impl fmt::Display for AllocError {
@@ -38,6 +46,9 @@ impl fmt::Display for AllocError {
             }
             AllocError::TooLarge { requested } => {
                 write!(f, "shade: object of {requested} bytes is too large")
+            }
+            AllocError::ArrayTooLarge { len, elem_size } => {
+                write!(f, "shade: array of {len} elements of {elem_size} bytes is too large (length × size overflows)")
             }
         }
     }

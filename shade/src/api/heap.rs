@@ -1,7 +1,7 @@
 //! `Heap`: the shared handle to one garbage-collected heap.
 
 use crate::api::config::{Config, HeapError};
-use crate::api::mutator::{self, Mutator};
+use crate::api::mutator::Mutator;
 use crate::api::stats::HeapStats;
 use crate::runtime::{Owner, Runtime};
 use std::sync::Arc;
@@ -59,13 +59,11 @@ impl Heap {
     /// mutator, use [`Mutator::collect`] instead.
     ///
     /// # Panics
-    /// If this thread has a running mutator of this heap, or a destructor
-    /// run by a sweep since the last `collect` panicked (the heap stays
-    /// consistent).
+    /// If this thread has a running mutator of this heap, if called from a
+    /// destructor that a sweep runs (a destructor cannot wait for a
+    /// collection), or if a destructor run by a sweep since the last
+    /// `collect` panicked (the heap stays consistent).
     pub fn collect(&self) {
-        if mutator::thread_has_running(self.rt.id) {
-            panic!("shade: Heap::collect called on a thread with a running Mutator of this heap; use Mutator::collect");
-        }
         if let Some(p) = self.rt.collect() {
             std::panic::resume_unwind(p);
         }

@@ -6,38 +6,14 @@ use crate::api::gc::Gc;
 use crate::api::heap::Heap;
 use crate::api::root::{Local, Root};
 use crate::api::trace::{Trace, Tracer, TracerKind};
+use crate::gc::stw::{mark_running, unmark_running};
 use crate::heap::cache::SpanKey;
 use crate::heap::object::{object_size, SizedInfo, TypeInfo};
 use crate::heap::sizeclass::{class_for, SpanClass};
 use crate::runtime::{MutatorState, Owner, Runtime};
-use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering::*};
 use std::sync::Arc;
-
-thread_local! {
-    /// Heaps for which this thread has a running mutator.
-    static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-}
-
-pub(crate) fn thread_has_running(heap: u64) -> bool {
-    RUNNING.with(|r| r.borrow().contains(&heap))
-}
-
-fn mark_running(heap: u64) {
-    RUNNING.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.contains(&heap) {
-            panic!("shade: this thread already has a running Mutator of this heap");
-        }
-        r.push(heap);
-    })
-}
-
-fn unmark_running(heap: u64) {
-    // `try_with`: during thread teardown the thread-local may be gone.
-    let _ = RUNNING.try_with(|r| r.borrow_mut().retain(|&h| h != heap));
-}
 
 /// A thread's handle for working on a heap: allocating, reading and writing
 /// pointers, and reaching safepoints.
@@ -133,12 +109,13 @@ impl Mutator {
                 let sc = SpanClass::new(c, noscan);
                 let key = SpanKey::new(ty, sc);
                 // SAFETY: this mutator is running, so it has exclusive use of
-                // its cache (gc/stw.rs); the borrow ends before any user code
-                // runs.
-                let cache = unsafe { &mut *self.st.cache.get() };
-                match cache.alloc_fast(key) {
+                // its cache (gc/stw.rs); the borrow ends with `alloc_fast`,
+                // before the refill, which may run destructors (lazy
+                // sweeping) that allocate on this mutator again.
+                let fast = unsafe { (*self.st.cache.get()).alloc_fast(key) };
+                match fast {
                     Some(x) => x,
-                    None => self.runtime().refill(&self.st, cache, ty, sc)?,
+                    None => self.runtime().refill(&self.st, ty, sc)?,
                 }
             }
             None => self.runtime().alloc_large(&self.st, size, noscan, ty)?,
@@ -151,15 +128,17 @@ impl Mutator {
         Ok(base)
     }
 
-    /// Panics unless every pointer in `value` is alive and in this heap:
-    /// each must have been made by `Slot::new` on this thread since the last
+    /// Panics unless every pointer in `value` targets a live object of the
+    /// slot's type in this heap: each must have a witness made by
+    /// `Slot::new` on this thread, for that address and type, since the last
     /// point where a collection could complete (api/slot.rs, `pending`).
     ///
     /// The range check is skipped while this is the only heap alive: every
-    /// pointer a value can hold came from a `Gc` of a heap alive now (the
-    /// `Gc` borrows a mutator that keeps its heap alive), and this thread saw
-    /// every such heap's creation (it got a mutator of it), so a count of one
-    /// means all those heaps are this one.
+    /// witness came from a `Gc` of a heap alive now (the `Gc` borrows a
+    /// mutator that keeps its heap alive, and dropping that mutator clears
+    /// the witnesses), and this thread saw every such heap's creation (it
+    /// got a mutator of it), so a count of one means all those heaps are
+    /// this one.
     #[inline]
     fn check_pointers<T: Trace>(&self, value: &T) {
         if T::NO_TRACE {
@@ -225,7 +204,8 @@ impl Mutator {
         mut init: impl FnMut(usize) -> T,
     ) -> Result<Gc<'_, Array<T>>, AllocError> {
         const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
-        let payload = Array::<T>::payload_size(len).ok_or(AllocError::TooLarge { requested: usize::MAX })?;
+        let payload = Array::<T>::payload_size(len)
+            .ok_or(AllocError::ArrayTooLarge { len, elem_size: std::mem::size_of::<T>() })?;
         if payload > isize::MAX as usize / 2 {
             return Err(AllocError::TooLarge { requested: payload });
         }
@@ -363,15 +343,18 @@ impl Mutator {
     // ----- barrier entry point ------------------------------------------
 
     /// Checks and performs a pointer store into a heap slot.
+    ///
+    /// The slot must lie in this mutator's heap, always: the barrier records
+    /// the value a store overwrites, and only a slot inside a live heap
+    /// object is guaranteed to hold a pointer to a live object (or null). A
+    /// slot outside the heap (a `Slot::new` kept on the stack) may hold the
+    /// address of an object freed since, and recording it would resurrect
+    /// freed memory (DESIGN.md §4). The value is checked only while several
+    /// heaps are alive: with one, every `Gc` belongs to it (same argument as
+    /// `check_pointers`).
     #[inline]
     pub(crate) fn checked_store(&self, slot: usize, atomic: &AtomicPtr<u8>, new: usize) {
-        // A store is dangerous only if it lets a pointer cross heaps: a
-        // slot outside every heap (on the stack) can be written harmlessly,
-        // because reading a non-null slot outside the heap panics. While one
-        // heap is alive, slot and value are necessarily in it or in no heap
-        // (same argument as `check_pointers`), so the range checks are skipped.
-        if crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1 && (!self.in_heap(slot) || (new != 0 && !self.in_heap(new)))
-        {
+        if !self.in_heap(slot) || (new != 0 && crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1 && !self.in_heap(new)) {
             bad_store(slot, new);
         }
         crate::barrier::write(self, slot, atomic, new);
@@ -469,6 +452,8 @@ fn bad_pointer(p: usize, why: &str) -> ! {
 #[inline(never)]
 fn bad_store(slot: usize, new: usize) -> ! {
     panic!(
-        "shade: invalid pointer store: slot {slot:#x} must lie inside an object of this mutator's heap and the value {new:#x} must be null or an object of the same heap"
+        "shade: invalid pointer store: Slot::set on a slot at {slot:#x} storing {new:#x}: the slot must lie inside an object \
+         of this mutator's heap (a Slot outside the heap, on the stack or in a Vec, can only be moved into an allocation) \
+         and the value must be null or an object of the same heap"
     )
 }

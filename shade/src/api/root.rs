@@ -87,28 +87,32 @@ impl<T> std::fmt::Debug for Root<T> {
 }
 
 /// The per-mutator table of `Local` roots.
+///
+/// Indices are `usize`, as wide as the table can grow: a narrower index
+/// would wrap past its range and let two `Local`s share an entry, so that
+/// dropping one unroots the other's object.
 #[derive(Default)]
 pub(crate) struct LocalTable {
     slots: Vec<usize>,
-    free: Vec<u32>,
+    free: Vec<usize>,
 }
 
 impl LocalTable {
-    fn add(&mut self, p: usize) -> u32 {
+    fn add(&mut self, p: usize) -> usize {
         match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = p;
+                self.slots[i] = p;
                 i
             }
             None => {
                 self.slots.push(p);
-                (self.slots.len() - 1) as u32
+                self.slots.len() - 1
             }
         }
     }
 
-    fn remove(&mut self, i: u32) {
-        self.slots[i as usize] = 0;
+    fn remove(&mut self, i: usize) {
+        self.slots[i] = 0;
         self.free.push(i);
     }
 
@@ -133,7 +137,7 @@ impl LocalTable {
 /// ```
 pub struct Local<T> {
     owner: Arc<MutatorState>,
-    idx: u32,
+    idx: usize,
     ptr: usize,
     _t: PhantomData<*const T>,
 }

@@ -3,6 +3,7 @@
 use crate::api::gc::Gc;
 use crate::api::mutator::Mutator;
 use crate::api::trace::{Trace, Tracer};
+use std::any::TypeId;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering::*};
@@ -18,8 +19,12 @@ use std::sync::atomic::{AtomicPtr, Ordering::*};
 /// can be built with their pointers in place (`mu.alloc(Node { next:
 /// Slot::new(x) })`). Such a slot must be allocated on the same thread
 /// before that thread's mutator next reaches a safepoint (allocation checks
-/// it: a slot kept across a safepoint could point at a freed object), and a
-/// non-null slot read anywhere but inside a heap object panics.
+/// it: a slot kept across a safepoint could point at a freed object, or at
+/// an object of another type that reuses its memory). A slot outside the
+/// heap (on the stack, in a `Vec`, in a `static`) can only be moved into an
+/// allocation: reading it ([`get`](Slot::get)) or writing it
+/// ([`set`](Slot::set)) panics. DESIGN.md §4 explains why these rules make
+/// every pointer a slot hands out point at a live object of its type.
 ///
 /// ```
 /// use shade::{Config, Heap, Slot, Trace};
@@ -58,15 +63,25 @@ impl<T> Slot<T> {
 
     /// A slot pointing at `v`, to be moved into an object being allocated
     /// on this thread before its mutator's next safepoint.
+    ///
+    /// Records a witness (`v`'s address and type) that the allocation
+    /// consumes; see [`Mutator::alloc`](crate::Mutator::alloc) for what it
+    /// checks.
     #[inline]
-    pub fn new(v: Gc<'_, T>) -> Slot<T> {
-        pending::add(v.addr());
+    pub fn new(v: Gc<'_, T>) -> Slot<T>
+    where
+        T: 'static,
+    {
+        pending::add(v.addr(), TypeId::of::<T>());
         Slot { ptr: AtomicPtr::new(v.addr() as *mut u8), _t: PhantomData }
     }
 
     /// A slot holding `v` or null.
     #[inline]
-    pub fn from_option(v: Option<Gc<'_, T>>) -> Slot<T> {
+    pub fn from_option(v: Option<Gc<'_, T>>) -> Slot<T>
+    where
+        T: 'static,
+    {
         v.map_or_else(Slot::null, Slot::new)
     }
 
@@ -108,9 +123,10 @@ impl<T> Slot<T> {
     /// Stores `v` (a `Gc` or `None`) through the write barrier.
     ///
     /// # Panics
-    /// If several heaps exist and the slot or `v` belongs to a heap other
-    /// than `mu`'s (a pointer must never cross heaps). A slot outside every
-    /// heap may be written; reading it back panics (see [`get`](Slot::get)).
+    /// If the slot does not lie inside an object of `mu`'s heap (a slot on
+    /// the stack, in malloc'd memory, or in another heap: the barrier would
+    /// record the value it overwrites, which nothing keeps alive), or `v`
+    /// belongs to another heap (a pointer must never cross heaps).
     #[inline]
     pub fn set<'a>(&self, mu: &Mutator, v: impl Into<Option<Gc<'a, T>>>) {
         let new = v.into().map_or(0, |g| g.addr());
@@ -144,12 +160,13 @@ impl<T> fmt::Debug for Slot<T> {
     }
 }
 
-// SAFETY: a slot is exactly one GC pointer, visited here; the load is atomic
-// (acquire, so the target's contents are visible to the marker).
-unsafe impl<T> Trace for Slot<T> {
+// SAFETY: a slot is exactly one GC pointer, visited here with its target
+// type (allocation checks it against the `Slot::new` witness); the load is
+// atomic (acquire, so the target's contents are visible to the marker).
+unsafe impl<T: 'static> Trace for Slot<T> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
-        t.edge(self.ptr.load(Acquire) as usize)
+        t.edge_of::<T>(self.ptr.load(Acquire) as usize)
     }
 }
 
@@ -158,17 +175,24 @@ unsafe impl<T> Trace for Slot<T> {
 /// A `Slot` value has no lifetime, so one built with `Slot::new(x)` could be
 /// kept on the stack across a safepoint, `x` freed by a collection, and the
 /// slot then moved into a new object. To rule that out, `Slot::new` records
-/// the address in a per-thread list, allocation consumes one record per
-/// non-null pointer in the new object (and panics if there is none), and
-/// every point where a collection can complete for this thread's mutator
-/// clears the list. A record proves a `Gc` with that address existed since
-/// the last such point, so the object is still alive.
+/// the address *and the target type* in a per-thread list, allocation
+/// consumes one matching record per non-null pointer in the new object (and
+/// panics if there is none), and every point where a collection can
+/// complete for this thread's mutator clears the list. A record proves that
+/// a `Gc<T>` with that address existed since the last such point, so the
+/// object there is still alive *and is a `T`*: an address alone would not do,
+/// since the memory of a freed object is reused by objects of other types
+/// (DESIGN.md §4, "Witnesses").
 pub(crate) mod pending {
+    use std::any::TypeId;
     use std::cell::{Cell, RefCell};
 
     /// Records that fit inline; more spill to a vector (objects with more
     /// than this many slots built at once, or slots built and never used).
     const INLINE: usize = 32;
+
+    /// One witness: a payload address and the type of the `Gc` it came from.
+    type Record = (usize, TypeId);
 
     /// The inline records. No destructor and a const initialiser, so the
     /// thread-local access is a plain thread-pointer-relative load: this is
@@ -176,62 +200,66 @@ pub(crate) mod pending {
     struct Inline {
         len: Cell<usize>,
         spilled: Cell<bool>,
-        buf: [Cell<usize>; INLINE],
+        buf: [Cell<Record>; INLINE],
     }
+
+    /// A placeholder for unused entries (never compared: `len` bounds the
+    /// search).
+    const UNUSED: Record = (0, TypeId::of::<()>());
 
     thread_local! {
         static INLINE_RECORDS: Inline = const {
-            Inline { len: Cell::new(0), spilled: Cell::new(false), buf: [const { Cell::new(0) }; INLINE] }
+            Inline { len: Cell::new(0), spilled: Cell::new(false), buf: [const { Cell::new(UNUSED) }; INLINE] }
         };
-        static SPILL: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+        static SPILL: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
     }
 
     #[inline(always)]
-    pub(crate) fn add(p: usize) {
+    pub(crate) fn add(p: usize, ty: TypeId) {
         // Kept small (the spill is out of line) so that the thread-local
         // access inlines into `Slot::new` as a thread-pointer-relative load
         // rather than an indirect call through the key's accessor.
         INLINE_RECORDS.with(|r| {
             let n = r.len.get();
             if n < INLINE {
-                r.buf[n].set(p);
+                r.buf[n].set((p, ty));
                 r.len.set(n + 1);
             } else {
-                add_spilled(r, p);
+                add_spilled(r, (p, ty));
             }
         })
     }
 
     #[cold]
     #[inline(never)]
-    fn add_spilled(r: &Inline, p: usize) {
+    fn add_spilled(r: &Inline, rec: Record) {
         r.spilled.set(true);
-        SPILL.with(|v| v.borrow_mut().push(p));
+        SPILL.with(|v| v.borrow_mut().push(rec));
     }
 
-    /// Consumes a record of `p`; false if there is none.
+    /// Consumes a record of `p` with type `ty`; false if there is none.
     #[inline(always)]
-    pub(crate) fn take(p: usize) -> bool {
+    pub(crate) fn take(p: usize, ty: TypeId) -> bool {
         INLINE_RECORDS.with(|r| {
             // Records are usually consumed right after they were made, in
             // order: search from the end.
             let n = r.len.get();
             for i in (0..n).rev() {
-                if r.buf[i].get() == p {
+                if r.buf[i].get() == (p, ty) {
                     r.buf[i].set(r.buf[n - 1].get());
                     r.len.set(n - 1);
                     return true;
                 }
             }
-            r.spilled.get() && take_spilled(p)
+            r.spilled.get() && take_spilled((p, ty))
         })
     }
 
     #[cold]
-    fn take_spilled(p: usize) -> bool {
+    fn take_spilled(rec: Record) -> bool {
         SPILL.with(|v| {
             let mut v = v.borrow_mut();
-            match v.iter().rposition(|&q| q == p) {
+            match v.iter().rposition(|&q| q == rec) {
                 Some(i) => {
                     v.swap_remove(i);
                     true
@@ -253,29 +281,46 @@ pub(crate) mod pending {
 
     #[cfg(test)]
     mod tests {
+        use std::any::TypeId;
+
+        const T: fn() -> TypeId = TypeId::of::<u64>;
+
         #[test]
         fn records_are_consumed_once_inline_and_spilled() {
             super::clear();
             for p in 1..=100usize {
-                super::add(p * 8);
+                super::add(p * 8, T());
             }
             // Out of order, across the inline part and the spill.
             for p in (1..=100usize).rev().step_by(3).chain((1..=100).step_by(7)) {
-                let _ = super::take(p * 8);
+                let _ = super::take(p * 8, T());
             }
             let mut left = 0;
             for p in 1..=100usize {
-                if super::take(p * 8) {
+                if super::take(p * 8, T()) {
                     left += 1;
                 }
             }
             for p in 1..=100usize {
-                assert!(!super::take(p * 8), "record {p} taken twice");
+                assert!(!super::take(p * 8, T()), "record {p} taken twice");
             }
             assert!(left > 0 && left < 100);
-            super::add(8);
+            super::add(8, T());
             super::clear();
-            assert!(!super::take(8), "clear forgets records");
+            assert!(!super::take(8, T()), "clear forgets records");
+        }
+
+        #[test]
+        fn a_record_proves_its_type_only() {
+            super::clear();
+            for p in 1..=40usize {
+                super::add(p * 8, T());
+            }
+            // Same addresses, other type: inline and spilled records both refuse.
+            assert!(!super::take(8, TypeId::of::<u32>()));
+            assert!(!super::take(40 * 8, TypeId::of::<u32>()));
+            assert!(super::take(8, T()) && super::take(40 * 8, T()));
+            super::clear();
         }
     }
 }

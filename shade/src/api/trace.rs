@@ -28,9 +28,9 @@ use std::marker::PhantomData;
 /// 2. `trace` reads only atomic slots and data that never changes after the
 ///    value is allocated; it must not panic, block, or allocate in the heap.
 /// 3. `NO_TRACE` is `true` only if the type can never hold a GC pointer.
-/// 4. The type's destructor (if any) does not dereference GC pointers: the
-///    objects they point to may already be freed when it runs. The derive
-///    enforces this by forbidding `Drop` impls on derived types.
+/// 4. The type's destructor (if any) does not read its slots: the objects
+///    they point to may already be freed when it runs. The derive enforces
+///    this by forbidding `Drop` impls on derived types.
 ///
 /// # Example
 /// ```
@@ -71,9 +71,9 @@ pub(crate) enum TracerKind<'a> {
 }
 
 impl Tracer<'_> {
-    /// Visits one pointer (payload address; 0 is null).
+    /// Visits one pointer to a `T` (payload address; 0 is null).
     #[inline(always)]
-    pub(crate) fn edge(&mut self, p: usize) {
+    pub(crate) fn edge_of<T: 'static>(&mut self, p: usize) {
         if p == 0 {
             return;
         }
@@ -83,8 +83,11 @@ impl Tracer<'_> {
                 if bad.is_some() {
                 } else if *check_range && p.wrapping_sub(*base) >= *len {
                     *bad = Some((p, "is not into this mutator's heap"));
-                } else if !crate::api::slot::pending::take(p) {
-                    *bad = Some((p, "comes from a Slot made before a safepoint or on another thread"));
+                } else if !crate::api::slot::pending::take(p, std::any::TypeId::of::<T>()) {
+                    *bad = Some((
+                        p,
+                        "has no witness: its Slot was made before a safepoint, on another thread, or for an object of another type at the same address",
+                    ));
                 }
             }
             TracerKind::Collect(v) => v.push(p),

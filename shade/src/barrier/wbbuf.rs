@@ -125,6 +125,13 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
             continue;
         };
         let idx = span.index_of(p);
+        // Every entry is a slot's old or new value, so by the heap invariant
+        // (DESIGN.md §4: stores only into slots inside heap objects) it names
+        // an allocated object. Marking a free slot would resurrect freed
+        // memory as an object. (x86's ordering makes the allocator's
+        // `free_index` store visible before the pointer that was published
+        // after it; on weaker machines this debug check could be stale.)
+        debug_assert!(span.is_allocated(idx), "shade: barrier entry {p:#x} is not an allocated object");
         if span.mark.test_and_set(idx) {
             stats.already_marked += 1;
             continue;

@@ -35,6 +35,14 @@
 //! holds its own reference to the runtime; when the last heap handle goes,
 //! `Owner::drop` stops and joins it, so the runtime is dropped by whichever
 //! thread releases the last reference, with no collector thread running.
+//! The coordinator runs user code only in one place: the destructors of the
+//! objects it sweeps. Such a destructor may drop the last heap handle (then
+//! the coordinator is told to stop and is not joined: it is the thread
+//! dropping, and it exits after the cycle), may attach a mutator, allocate
+//! and store (it must drop that mutator before returning: the coordinator
+//! cannot stop a mutator running on its own thread, gc/sweep.rs), and may
+//! not wait for a collection (`Runtime::collect` panics: the collection
+//! would wait for the very thread that runs the destructor).
 
 use super::mark::{MarkCounters, Marker};
 use super::stats::CyclePauses;
@@ -55,6 +63,16 @@ const MAX_TERMINATION_RETRIES: usize = 4;
 /// How long idle mark workers wait for a barrier flush to publish work
 /// before attempting mark termination.
 const IDLE_WAIT: Duration = Duration::from_micros(200);
+
+std::thread_local! {
+    /// The id of the heap whose coordinator this thread is (0: none).
+    static COORDINATOR_OF: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling thread is the coordinator of heap `heap`.
+pub(crate) fn on_coordinator_of(heap: u64) -> bool {
+    COORDINATOR_OF.with(|c| c.get() == heap)
+}
 
 #[derive(Default)]
 struct CoordState {
@@ -132,6 +150,7 @@ impl Coordinator {
     }
 
     fn main(&self, rt: &Runtime) {
+        COORDINATOR_OF.with(|c| c.set(rt.id));
         loop {
             {
                 let mut s = self.state.lock();
@@ -164,12 +183,17 @@ impl Coordinator {
         }
     }
 
-    /// Stops the coordinator thread (the last heap handle is gone).
+    /// Stops the coordinator thread (the last heap handle is gone) and waits
+    /// for it to exit, unless the caller is that thread (a destructor it ran
+    /// dropped the last handle): then it exits when the cycle in progress
+    /// ends, and drops the runtime itself.
     pub(crate) fn shutdown(&self) {
         self.state.lock().shutdown = true;
         self.wake.notify_all();
         if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 
@@ -226,7 +250,22 @@ pub(crate) struct CycleReport {
 impl Runtime {
     /// Runs a full collection and waits for it, from a thread that is not a
     /// running mutator. Returns a destructor's panic to resume, if any.
+    ///
+    /// # Panics
+    /// From a destructor run by a sweep, of any heap: the sweeping thread is
+    /// the coordinator, which would wait for itself, or a mutator inside an
+    /// allocation, which the collection would wait for; and two heaps'
+    /// destructors each waiting for the other's collection would never wake.
     pub(crate) fn collect(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        if super::sweep::in_destructor() {
+            panic!(
+                "shade: collect() called from a destructor run by the collector's sweep; \
+                 a destructor cannot wait for a collection (the sweeping thread would wait for itself)"
+            );
+        }
+        if super::stw::thread_has_running(self.id) {
+            panic!("shade: Heap::collect called on a thread with a running Mutator of this heap; use Mutator::collect");
+        }
         self.coordinator.collect_and_wait(self);
         self.deferred_panic.lock().take()
     }

@@ -39,8 +39,42 @@
 //! restart; `start` returns it.
 
 use parking_lot::{Condvar, Mutex};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// Heaps for which this thread has a running mutator. A thread with two
+    /// running mutators of one heap could never stop both at one safepoint,
+    /// and a thread with one cannot wait for a collection of that heap
+    /// without parking it: both would stop the world forever.
+    static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether this thread has a running mutator of heap `heap`.
+pub(crate) fn thread_has_running(heap: u64) -> bool {
+    RUNNING.with(|r| r.borrow().contains(&heap))
+}
+
+/// Records that this thread now runs a mutator of `heap`.
+///
+/// # Panics
+/// If it already runs one.
+pub(crate) fn mark_running(heap: u64) {
+    RUNNING.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.contains(&heap) {
+            panic!("shade: this thread already has a running Mutator of this heap");
+        }
+        r.push(heap);
+    })
+}
+
+/// Records that this thread's mutator of `heap` parked or detached.
+pub(crate) fn unmark_running(heap: u64) {
+    // `try_with`: during thread teardown the thread-local may be gone.
+    let _ = RUNNING.try_with(|r| r.borrow_mut().retain(|&h| h != heap));
+}
 
 /// Longest a mutator or the collector spins before sleeping (see the module
 /// comment).

@@ -25,6 +25,19 @@
 //! `Send` types, so any thread is one the type allows. A panicking
 //! destructor does not interrupt sweeping: it is caught, and the first such
 //! panic is resumed by the next `collect()` call or mutator safepoint.
+//!
+//! A destructor is user code running inside the collector, so what it may
+//! do is bounded (`Destructor`, below): it may attach a mutator, allocate
+//! and store, but it may not wait for a collection (`Runtime::collect`
+//! panics), and on the coordinator thread it must not leave a mutator of
+//! the heap running (the coordinator could never stop it: it aborts with a
+//! message rather than hang). Marking is never on while a destructor runs:
+//! sweeping ends before the next cycle's mark start, which needs every
+//! mutator, a lazy sweeper included, at a safepoint; so a store made by a
+//! destructor records nothing in a barrier buffer. Lazy sweeping runs
+//! destructors inside an allocation; `Runtime::refill` holds no borrow of
+//! the allocation cache across it, so a destructor may allocate on the same
+//! mutator.
 
 use crate::heap::object::POISON_BYTE;
 use crate::heap::sizeclass::PAGE_SIZE;
@@ -53,12 +66,60 @@ pub(crate) struct SweepTotals {
     pub(crate) spans: AtomicU64,
 }
 
+std::thread_local! {
+    /// Destructors run by a sweep that are in progress on this thread.
+    static IN_DESTRUCTOR: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the calling thread is inside a destructor run by a sweep.
+pub(crate) fn in_destructor() -> bool {
+    IN_DESTRUCTOR.with(|d| d.get() > 0)
+}
+
+/// Marks the extent of one destructor call on this thread (also when it
+/// unwinds), and checks on the way out what it left behind.
+struct Destructor {
+    heap: u64,
+}
+
+impl Destructor {
+    fn enter(heap: u64) -> Destructor {
+        IN_DESTRUCTOR.with(|d| d.set(d.get() + 1));
+        Destructor { heap }
+    }
+}
+
+impl Drop for Destructor {
+    fn drop(&mut self) {
+        IN_DESTRUCTOR.with(|d| d.set(d.get() - 1));
+        if super::collector::on_coordinator_of(self.heap) && super::stw::thread_has_running(self.heap) {
+            // The coordinator would wait at the next stop for a mutator that
+            // only its own thread can bring to a safepoint: a hang. Unwinding
+            // cannot undo it (the mutator is owned by user code), so, like a
+            // corrupt heap, it is fatal.
+            eprintln!(
+                "shade: fatal error: a destructor run by the collector left a Mutator of the heap being swept \
+                 running on the collector's thread (attached and not dropped, or a ParkedMutator unparked); \
+                 the collector could never stop it"
+            );
+            std::process::abort();
+        }
+    }
+}
+
 /// Frees one dead object: destructor, then poison. Returns a caught panic.
-fn free_object(s: &Span, i: usize, run_drop: bool, clobber: bool) -> Option<Box<dyn std::any::Any + Send>> {
+fn free_object(
+    rt: &Runtime,
+    s: &Span,
+    i: usize,
+    run_drop: bool,
+    clobber: bool,
+) -> Option<Box<dyn std::any::Any + Send>> {
     let base = s.base_of(i);
     let mut panic = None;
     if run_drop {
         if let Some(d) = s.ty().drop {
+            let _guard = Destructor::enter(rt.id);
             // SAFETY: slot `i` is allocated, so it holds an initialised
             // object of the span's type; the object is unreachable (unmarked after a complete
             // mark), initialised, and dropped exactly once: its slot is free
@@ -84,7 +145,7 @@ pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
     if (has_drop || clobber) && allocated > live {
         for i in 0..n {
             if s.is_allocated(i) && !s.mark.get(i) {
-                if let Some(p) = free_object(s, i, has_drop, clobber) {
+                if let Some(p) = free_object(rt, s, i, has_drop, clobber) {
                     rt.defer_panic(p);
                 }
             }
@@ -174,8 +235,135 @@ pub(crate) fn drop_all(rt: &Runtime) {
             if s.is_allocated(i) {
                 // A destructor panicking while the heap is dropped cannot be
                 // resumed from a destructor without aborting; it is dropped.
-                drop(free_object(s, i, true, false));
+                drop(free_object(rt, s, i, true, false));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::trace::{Trace, Tracer};
+    use crate::{Config, Heap, Mutator};
+    use std::cell::{Cell, RefCell};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    thread_local! {
+        static MU: RefCell<Option<Mutator>> = const { RefCell::new(None) };
+        static DROPS: Cell<usize> = const { Cell::new(0) };
+        static NESTED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Allocates another `Reentrant` on this thread's mutator when dropped:
+    /// run by a lazy sweep, that is an allocation inside an allocation.
+    struct Reentrant(#[allow(dead_code)] u64);
+
+    impl Drop for Reentrant {
+        fn drop(&mut self) {
+            // `try_with`: the heap may be dropped during thread teardown.
+            let _ = DROPS.try_with(|d| d.set(d.get() + 1));
+            let _ = MU.try_with(|m| {
+                if let Ok(m) = m.try_borrow() {
+                    if let Some(mu) = m.as_ref() {
+                        let g = mu.alloc(Reentrant(1));
+                        assert_eq!(g.0, 1);
+                        let _ = NESTED.try_with(|n| n.set(n.get() + 1));
+                    }
+                }
+            });
+        }
+    }
+
+    // SAFETY: no GC pointers; the destructor reads no slot.
+    unsafe impl Trace for Reentrant {
+        const NO_TRACE: bool = true;
+        fn trace(&self, _: &mut Tracer<'_>) {}
+    }
+
+    /// A destructor run by lazy sweeping inside `alloc` allocates on the
+    /// same mutator. It used to do so while the outer allocation held
+    /// `&mut MCache` (aliasing), and the outer refill then overwrote the
+    /// span the nested allocation had installed for the same type, which
+    /// was left with free slots on no list (leaked until the next cycle,
+    /// its slots charged to the pacer and never used).
+    #[test]
+    fn a_destructor_run_by_lazy_sweeping_may_allocate_on_the_same_mutator() {
+        // No pacing (no collector thread): the test plays mark termination.
+        let heap = Heap::new(Config { read_env: false, gc_percent: usize::MAX, reserve: 1 << 30, ..Config::default() })
+            .unwrap();
+        MU.with(|m| *m.borrow_mut() = Some(heap.mutator()));
+        let spans = 3;
+        let rt = heap.rt.rt.clone();
+        let mut firsts = Vec::new();
+        let per_span = MU.with(|m| {
+            let m = m.borrow();
+            let mu = m.as_ref().unwrap();
+            let first = mu.alloc(Reentrant(0));
+            let per_span = rt.mheap.span_of(first.addr()).unwrap().nelems.get();
+            firsts.push(first.addr());
+            for i in 1..spans * per_span {
+                let g = mu.alloc(Reentrant(0));
+                if i % per_span == 0 {
+                    firsts.push(g.addr());
+                }
+            }
+            per_span
+        });
+        assert_eq!(firsts.len(), spans);
+        // Mark termination by hand: nothing is marked but the first object
+        // of each span (so sweeping leaves each span partly free rather than
+        // freeing it), caches are emptied, partial lists forgotten, and
+        // every span queued for sweeping.
+        MU.with(|m| {
+            let m = m.borrow();
+            let mu = m.as_ref().unwrap();
+            for &p in &firsts {
+                let s = rt.mheap.span_of(p).unwrap();
+                s.mark.test_and_set(s.index_of(p));
+            }
+            // SAFETY: this thread is the mutator's owner and no collector
+            // thread runs.
+            let (bytes, objects) = unsafe { (*mu.st.cache.get()).release_all(&rt.mheap, false) };
+            rt.pacer.uncharge(bytes, objects);
+        });
+        rt.mheap.sweep_gen.fetch_add(1, Relaxed);
+        for c in rt.mheap.central.iter() {
+            c.clear_partial();
+        }
+        super::queue(&rt);
+        let class = rt.mheap.span_of(firsts[0]).unwrap().class.get();
+        assert_eq!(rt.mheap.central[class.index()].unswept_len(), spans);
+
+        // The outer allocation sweeps a span lazily; its destructors
+        // allocate, which sweeps the next span lazily, and so on.
+        MU.with(|m| {
+            let m = m.borrow();
+            let mu = m.as_ref().unwrap();
+            let _ = mu.alloc(Reentrant(2));
+        });
+        assert!(NESTED.with(Cell::get) > 0, "destructors allocated during the lazy sweep");
+        assert_eq!(DROPS.with(Cell::get), spans * (per_span - 1), "every dead object dropped once");
+        // No span with free slots is lost: each is the cache's current span
+        // or on the partial list.
+        let key = rt.mheap.span_of(firsts[0]).unwrap().key();
+        MU.with(|m| {
+            let m = m.borrow();
+            let mu = m.as_ref().unwrap();
+            for &sp in rt.mheap.in_use.lock().iter() {
+                // SAFETY: in-use span records are valid; nothing else runs.
+                let s = unsafe { &*sp };
+                if s.key() != key || s.free_count() == 0 {
+                    continue;
+                }
+                // SAFETY: as above: the owner reads its own cache.
+                let cached = unsafe { (*mu.st.cache.get()).holds(sp) };
+                assert!(
+                    cached || rt.mheap.central[class.index()].has_partial(key, sp),
+                    "a span with {} free slots is neither cached nor on the partial list",
+                    s.free_count()
+                );
+            }
+        });
+        MU.with(|m| m.borrow_mut().take());
     }
 }

@@ -90,19 +90,22 @@ impl MCache {
 
     /// Makes `span` (held by the caller, with free slots) the current span
     /// for `key`. A full span it replaces stays in the heap's in-use set,
-    /// where mark termination will find it. If another key's span has to
-    /// be evicted to make room, it goes back to its central list; returns
-    /// the bytes and slots charged for it but never used.
+    /// where mark termination will find it; a replaced span that still has
+    /// free slots (a destructor run by the refill's lazy sweep allocated on
+    /// this mutator and installed it) goes back to its central list, as
+    /// does another key's span evicted to make room. Returns the bytes and
+    /// slots charged for those spans but never used.
     pub(crate) fn install(&mut self, key: SpanKey, span: *const Span, heap: &MHeap) -> (usize, usize) {
         let i = 2 * key.set();
         if self.entries[i].key == key {
-            self.entries[i].span = span;
-            return (0, 0);
+            let replaced = std::mem::replace(&mut self.entries[i].span, span);
+            return Self::release(Entry { key, span: replaced }, heap, true);
         }
         if self.entries[i + 1].key == key {
+            let replaced = self.entries[i + 1];
             self.entries[i + 1] = self.entries[i];
             self.entries[i] = Entry { key, span };
-            return (0, 0);
+            return Self::release(replaced, heap, true);
         }
         let evicted = self.entries[i + 1];
         self.entries[i + 1] = self.entries[i];
@@ -123,6 +126,12 @@ impl MCache {
             heap.central[s.class.get().index()].put_partial(e.span);
         }
         (free * s.elem_size.get(), free)
+    }
+
+    /// Whether `span` is a current span of this cache (tests).
+    #[cfg(test)]
+    pub(crate) fn holds(&self, span: *const Span) -> bool {
+        self.entries.iter().any(|e| e.key != EMPTY.key && std::ptr::eq(e.span, span))
     }
 
     /// Drops every cached span (at mark termination, or when the mutator

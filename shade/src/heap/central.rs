@@ -120,4 +120,10 @@ impl Central {
     pub(crate) fn unswept_len(&self) -> usize {
         self.lists.lock().unswept
     }
+
+    /// Whether `s` is on `key`'s partial list (tests).
+    #[cfg(test)]
+    pub(crate) fn has_partial(&self, key: SpanKey, s: *const Span) -> bool {
+        self.lists.lock().by_type.get(&key).is_some_and(|t| t.partial.contains(&s))
+    }
 }
