@@ -451,3 +451,49 @@ fn heap_limit_failure_recovers_after_collect() {
     }
     assert_eq!(kept.get(&mu).as_str(), "live");
 }
+
+/// A VM's native-function table: `fn` pointers are plain data in objects.
+#[derive(Trace)]
+struct Native {
+    name: Slot<Array<u8>>,
+    call: fn(i64, i64) -> i64,
+    arity: fn() -> usize,
+}
+
+#[test]
+fn function_pointers_are_trace() {
+    let heap = common::heap();
+    let mut mu = heap.mutator();
+    let add: fn(i64, i64) -> i64 = |a, b| a + b;
+    let two: fn() -> usize = || 2;
+    let n = mu.local(mu.alloc(Native { name: Slot::new(mu.alloc_str("add")), call: add, arity: two }));
+    mu.collect();
+    let n = n.get(&mu);
+    assert_eq!(((n.call)(2, 3), (n.arity)(), n.name.get(&mu).unwrap().as_str()), (5, 2, "add"));
+    assert!(<fn(u8) -> u8 as Trace>::NO_TRACE);
+}
+
+/// `safepoint_requested` is false while nothing is pending, turns true
+/// when the pacer asks for a cycle, and a safepoint then lets the cycle run.
+#[test]
+fn safepoint_requested_polls_for_pending_collections() {
+    let heap = common::small_heap(1 << 20);
+    let mut mu = heap.mutator();
+    assert!(!mu.safepoint_requested(), "a fresh heap wants nothing");
+    let mut allocated = 0usize;
+    while !mu.safepoint_requested() {
+        let _ = mu.alloc_array(1024, |_| 0u8);
+        allocated += 1024;
+        assert!(allocated < 64 << 20, "the pacer never asked for a cycle");
+    }
+    let before = heap.stats().cycles;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while heap.stats().cycles == before {
+        assert!(std::time::Instant::now() < deadline, "the cycle did not run at safepoints");
+        if mu.safepoint_requested() {
+            mu.safepoint();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}

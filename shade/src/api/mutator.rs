@@ -296,12 +296,35 @@ impl Mutator {
         }
     }
 
+    /// Whether a safepoint would do anything now: a collection wants this
+    /// mutator to stop, or a destructor's panic waits to be resumed. One
+    /// relaxed load. An interpreter can test it at every call and back-edge
+    /// and leave its dispatch loop (ending its `Gc` borrows) only when it
+    /// is true.
+    ///
+    /// ```
+    /// use shade::{Config, Heap};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut mu = heap.mutator();
+    /// for _ in 0..1000 {
+    ///     let _x = mu.alloc(1u64);
+    ///     if mu.safepoint_requested() {
+    ///         mu.safepoint();
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn safepoint_requested(&self) -> bool {
+        self.runtime().stw.flag.load(Relaxed)
+    }
+
     /// Runs a full collection (mark and sweep) now and waits for it (Go's
     /// `runtime.GC()`). The mutator is parked meanwhile.
     ///
     /// # Panics
-    /// If a destructor run by a sweep since the last `collect` panicked; the
-    /// heap stays consistent.
+    /// If a destructor run by a sweep since the last `collect` panicked (the
+    /// heap stays consistent), or if called from a destructor that a sweep
+    /// runs (a destructor cannot wait for a collection).
     pub fn collect(&mut self) {
         let rt = self.rt.clone();
         if let Some(p) = self.parked(|| rt.collect()) {

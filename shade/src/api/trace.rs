@@ -145,6 +145,24 @@ no_trace!(
     std::sync::atomic::AtomicIsize,
 );
 
+macro_rules! fn_trace {
+    ($($a:ident),*) => {
+        // SAFETY: a function pointer is code, never a GC pointer.
+        unsafe impl<R: 'static, $($a: 'static),*> Trace for fn($($a),*) -> R {
+            const NO_TRACE: bool = true;
+            #[inline]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    };
+}
+fn_trace!();
+fn_trace!(A);
+fn_trace!(A, B);
+fn_trace!(A, B, C);
+fn_trace!(A, B, C, D);
+fn_trace!(A, B, C, D, E);
+fn_trace!(A, B, C, D, E, F);
+
 // SAFETY: PhantomData holds nothing.
 unsafe impl<T: ?Sized> Trace for PhantomData<T> {
     const NO_TRACE: bool = true;

@@ -11,7 +11,10 @@
 //!   time, mutators running), and the mark-termination pause. In
 //!   `gcstoptheworld` mode the line says `STW` and `a` is the whole pause.
 //! * `to safepoint`: the longest wait in this cycle's stops for running
-//!   mutators to reach a safepoint (included in the pauses).
+//!   mutators to reach a safepoint (`HeapStats::stop_wait_max`). It is not
+//!   itself a pause: a mutator still running is not paused; a stop's pause
+//!   counts from the first mutator that blocked on it, so only the part of
+//!   this wait after that moment is in `a` or `c`.
 //! * `mark cpu`: CPU time of all mark workers together (assists excluded).
 //! * `x->y MB`: heap when the cycle started, heap marked live (including
 //!   objects allocated black during marking). `goal`: the next cycle's goal.
