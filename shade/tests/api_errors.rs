@@ -470,7 +470,7 @@ fn function_pointers_are_trace() {
     mu.collect();
     let n = n.get(&mu);
     assert_eq!(((n.call)(2, 3), (n.arity)(), n.name.get(&mu).unwrap().as_str()), (5, 2, "add"));
-    assert!(<fn(u8) -> u8 as Trace>::NO_TRACE);
+    const { assert!(<fn(u8) -> u8 as Trace>::NO_TRACE) };
 }
 
 /// `safepoint_requested` is false while nothing is pending, turns true
