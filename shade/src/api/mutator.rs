@@ -5,7 +5,7 @@ use crate::api::error::AllocError;
 use crate::api::gc::Gc;
 use crate::api::heap::Heap;
 use crate::api::root::{Local, Root};
-use crate::api::trace::{Trace, Tracer, TracerKind};
+use crate::api::trace::{Trace, Tracer, TracerKind, Validate};
 use crate::gc::stw::{mark_running, unmark_running};
 use crate::heap::cache::SpanKey;
 use crate::heap::object::{object_size, SizedInfo, TypeInfo};
@@ -145,9 +145,10 @@ impl Mutator {
             return;
         }
         let check_range = crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1;
-        let mut t = Tracer { kind: TracerKind::Validate { base: self.base, len: self.len, check_range, bad: None } };
+        let mut t =
+            Tracer { kind: TracerKind::Validate(Validate { base: self.base, len: self.len, check_range, bad: None }) };
         value.trace(&mut t);
-        if let TracerKind::Validate { bad: Some((p, why)), .. } = t.kind {
+        if let TracerKind::Validate(Validate { bad: Some((p, why)), .. }) = t.kind {
             bad_pointer(p, why);
         }
     }

@@ -237,6 +237,30 @@ pub(crate) mod pending {
         SPILL.with(|v| v.borrow_mut().push(rec));
     }
 
+    /// Consumes a record of `p` with type `ty` if it is one of the last two
+    /// (the inline fast path of allocation's check); false otherwise, and
+    /// then `take` searches the rest.
+    #[inline(always)]
+    pub(crate) fn take_recent(p: usize, ty: TypeId) -> bool {
+        INLINE_RECORDS.with(|r| {
+            let n = r.len.get();
+            if n == 0 || n > INLINE {
+                return false;
+            }
+            let last = r.buf[n - 1].get();
+            if last == (p, ty) {
+                r.len.set(n - 1);
+                return true;
+            }
+            if n >= 2 && r.buf[n - 2].get() == (p, ty) {
+                r.buf[n - 2].set(last);
+                r.len.set(n - 1);
+                return true;
+            }
+            false
+        })
+    }
+
     /// Consumes a record of `p` with type `ty`; false if there is none.
     #[inline(always)]
     pub(crate) fn take(p: usize, ty: TypeId) -> bool {

@@ -15,6 +15,7 @@
 //! on the trait.
 
 use crate::gc::mark::Marker;
+use std::any::TypeId;
 use std::cell::Cell;
 use std::marker::PhantomData;
 
@@ -63,11 +64,47 @@ pub(crate) enum TracerKind<'a> {
     /// Marking: shade every target grey.
     Mark(&'a mut Marker),
     /// Checking a value being allocated: every pointer must have a
-    /// `Slot::new` record on this thread (api/slot.rs, `pending`) and, if
-    /// `check_range`, target the given arena.
-    Validate { base: usize, len: usize, check_range: bool, bad: Option<(usize, &'static str)> },
+    /// `Slot::new` witness on this thread (api/slot.rs, `pending`) and, if
+    /// `check_range`, target the mutator's arena.
+    Validate(Validate),
     /// Collecting the pointers (verification and tests).
     Collect(&'a mut Vec<usize>),
+}
+
+/// The state of a `TracerKind::Validate` pass (`Mutator::check_pointers`).
+pub(crate) struct Validate {
+    pub(crate) base: usize,
+    pub(crate) len: usize,
+    pub(crate) check_range: bool,
+    /// The first bad pointer and why.
+    pub(crate) bad: Option<(usize, &'static str)>,
+}
+
+impl Validate {
+    /// Checks one non-null pointer to a `T`. The common case — the witness
+    /// is one of the last two records, as when an object's slots were built
+    /// just before it — is inline; the rest is out of line, so that this
+    /// stays small inside every type's `trace` (which must inline into the
+    /// allocation path and the marker alike).
+    #[inline(always)]
+    fn witness(&mut self, p: usize, ty: TypeId) {
+        if self.check_range || self.bad.is_some() || !crate::api::slot::pending::take_recent(p, ty) {
+            self.witness_slow(p, ty);
+        }
+    }
+
+    #[inline(never)]
+    fn witness_slow(&mut self, p: usize, ty: TypeId) {
+        if self.bad.is_some() {
+        } else if self.check_range && p.wrapping_sub(self.base) >= self.len {
+            self.bad = Some((p, "is not into this mutator's heap"));
+        } else if !crate::api::slot::pending::take(p, ty) {
+            self.bad = Some((
+                p,
+                "has no witness: its Slot was made before a safepoint, on another thread, or for an object of another type at the same address",
+            ));
+        }
+    }
 }
 
 impl Tracer<'_> {
@@ -79,17 +116,7 @@ impl Tracer<'_> {
         }
         match &mut self.kind {
             TracerKind::Mark(m) => m.mark(p),
-            TracerKind::Validate { base, len, check_range, bad } => {
-                if bad.is_some() {
-                } else if *check_range && p.wrapping_sub(*base) >= *len {
-                    *bad = Some((p, "is not into this mutator's heap"));
-                } else if !crate::api::slot::pending::take(p, std::any::TypeId::of::<T>()) {
-                    *bad = Some((
-                        p,
-                        "has no witness: its Slot was made before a safepoint, on another thread, or for an object of another type at the same address",
-                    ));
-                }
-            }
+            TracerKind::Validate(v) => v.witness(p, TypeId::of::<T>()),
             TracerKind::Collect(v) => v.push(p),
         }
     }
