@@ -15,6 +15,9 @@
 //! * [`Root<T>`] and [`Local<T>`]: keep objects alive across safepoints
 //!   (`Root` also across threads).
 //! * `#[derive(Trace)]`: tells the collector where a type's pointers are.
+//! * [`Weak<T>`] fields and [`WeakRoot<T>`] handles: references that do not
+//!   keep their target alive; [`Mutator::add_cleanup`]: a function run once
+//!   after an object died.
 //!
 //! ```
 //! use shade::{Config, Heap, Slot, Trace};
@@ -58,6 +61,7 @@ mod gc;
 mod heap;
 mod runtime;
 mod scheduler;
+mod toolkit;
 mod util;
 
 pub use api::array::Array;
@@ -74,6 +78,8 @@ pub use barrier::wbbuf::BarrierStats;
 pub use barrier::{BarrierMode, BarrierRecord};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;
+pub use toolkit::cleanup::Cleanup;
+pub use toolkit::weak::{Weak, WeakRoot};
 
 /// The README's Rust examples are compiled and run as doctests, so the
 /// quick start stays true.

@@ -19,6 +19,7 @@ use crate::gc::pacer::Pacer;
 use crate::gc::stats::StatsRecord;
 use crate::gc::stw::Stw;
 use crate::gc::sweep::{self, Swept};
+use crate::gc::weak::{CleanupRecord, WeakLists};
 use crate::gc::work::{GcWork, WorkQueues};
 use crate::heap::cache::{MCache, SpanKey};
 use crate::heap::object::TypeInfo;
@@ -69,6 +70,8 @@ pub(crate) struct MutatorState {
     pub(crate) roots: Mutex<Vec<Arc<RootNode>>>,
     /// Scoped roots (`Local`).
     pub(crate) locals: Mutex<LocalTable>,
+    /// Weak cells and cleanups this mutator registered (gc/weak.rs).
+    pub(crate) weak: Mutex<WeakLists>,
 }
 
 // SAFETY: see the type's comment: the cells are used by one thread at a
@@ -95,6 +98,7 @@ impl MutatorState {
             marked: UnsafeCell::new(MarkCounters::default()),
             roots: Mutex::new(Vec::new()),
             locals: Mutex::new(LocalTable::default()),
+            weak: Mutex::new(WeakLists::default()),
         }
     }
 }
@@ -142,6 +146,10 @@ pub(crate) struct Runtime {
     pub(crate) mutators: Mutex<Vec<Arc<MutatorState>>>,
     /// Roots whose creating mutator has detached.
     pub(crate) orphan_roots: Mutex<Vec<Arc<RootNode>>>,
+    /// Weak cells and cleanups of detached mutators.
+    pub(crate) weak_orphans: Mutex<WeakLists>,
+    /// Cleanups whose target died, to run after the sweep.
+    pub(crate) cleanups_ready: Mutex<Vec<CleanupRecord>>,
     /// Parked mutators dropped during a stop, detached by the collector.
     pub(crate) pending_detach: Mutex<Vec<Arc<MutatorState>>>,
     pub(crate) stats: Mutex<StatsRecord>,
@@ -179,6 +187,8 @@ impl Runtime {
             assists_active: AtomicUsize::new(0),
             mutators: Mutex::new(Vec::new()),
             orphan_roots: Mutex::new(Vec::new()),
+            weak_orphans: Mutex::new(WeakLists::default()),
+            cleanups_ready: Mutex::new(Vec::new()),
             pending_detach: Mutex::new(Vec::new()),
             stats: Mutex::new(StatsRecord::default()),
             barrier_stats: Mutex::new(BarrierStats::default()),
@@ -247,6 +257,7 @@ impl Runtime {
         }
         let roots = std::mem::take(&mut *st.roots.lock());
         self.orphan_roots.lock().extend(roots);
+        self.weak_orphans.lock().append(&mut st.weak.lock());
         self.mutators.lock().retain(|m| !Arc::ptr_eq(m, st));
     }
 

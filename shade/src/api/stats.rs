@@ -89,6 +89,16 @@ pub struct HeapStats {
     pub barrier: BarrierStats,
     /// Bytes whose allocation during marking was paid for by an assist.
     pub assisted_bytes_total: usize,
+    /// Weak cells alive at the last mark termination (`Weak`, `WeakRoot`).
+    pub weak_cells: usize,
+    /// Weak references cleared because their target died, over the heap's
+    /// life.
+    pub weak_cleared_total: u64,
+    /// Cleanups whose target died and that were queued to run.
+    pub cleanups_run_total: u64,
+    /// Longest time one mark termination spent on weak references and
+    /// cleanups (inside the termination pause).
+    pub weak_time_max: Duration,
     /// The most recent cycles (up to 4096), oldest first.
     pub cycle_log: Vec<CycleInfo>,
 }
@@ -122,6 +132,10 @@ impl HeapStats {
             background_mark_workers: rt.settings.bg_mark_workers,
             barrier: *rt.barrier_stats.lock(),
             assisted_bytes_total: rt.pacer.assisted_bytes_total.load(Relaxed),
+            weak_cells: st.weak_cells,
+            weak_cleared_total: st.weak_cleared_total,
+            cleanups_run_total: st.cleanups_run_total,
+            weak_time_max: st.weak_time_max,
             cycle_log: st.cycle_log.iter().copied().collect(),
         }
     }

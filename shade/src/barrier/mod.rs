@@ -113,6 +113,31 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
     }
 }
 
+/// Shades `p` (a non-null payload address) if marking is on: records it in
+/// the mutator's buffer as if a store had overwritten it, so the flush marks
+/// it this cycle. For pointers the mutator obtains without loading a slot
+/// the marker can see (a weak reference's target: gc/weak.rs).
+#[inline]
+pub(crate) fn shade(mu: &Mutator, p: usize) {
+    let rt = mu.runtime();
+    if !rt.marking.load(Relaxed) {
+        return;
+    }
+    let st = mu.state();
+    // SAFETY: a running mutator has exclusive use of its buffers.
+    let wb = unsafe { &mut *st.wb.get() };
+    let n = wb.next;
+    if rt.settings.barrier == BarrierMode::Buffered && n + 2 <= wb.end {
+        wb.buf[n] = p;
+        wb.buf[n + 1] = 0;
+        wb.next = n + wb.per_store;
+    } else {
+        let mut e = [p];
+        // SAFETY: as above.
+        unsafe { wbbuf::flush_entries(rt, st, &mut e) };
+    }
+}
+
 /// Bulk barrier: records, in one pass, the values of `dest` that are about
 /// to be overwritten (and, in `OldAndNew` mode, the values about to be
 /// stored, read from `src`), before the caller copies or clears the range;

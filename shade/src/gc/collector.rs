@@ -245,6 +245,8 @@ pub(crate) struct CycleReport {
     pub(crate) released: usize,
     pub(crate) gc_cpu_percent: f64,
     pub(crate) stop_the_world: bool,
+    pub(crate) weak: super::weak::WeakReport,
+    pub(crate) weak_time: Duration,
 }
 
 impl Runtime {
@@ -347,6 +349,11 @@ impl Runtime {
         if self.settings.checkmark {
             super::checkmark::verify(self, &self.gather_roots());
         }
+        // Marking is complete: weak references to unmarked objects are
+        // cleared and their cleanups queued before anything is freed.
+        let t_weak = Instant::now();
+        let weak = super::weak::process(self);
+        let weak_time = t_weak.elapsed();
         self.marking.store(false, Relaxed);
         self.barrier_on.store(self.settings.wbcheck, Relaxed);
         for m in self.mutators.lock().iter() {
@@ -386,6 +393,9 @@ impl Runtime {
         super::sweep::queue(self);
         sweep_background(self);
         let sweep_wall = t_sweep.elapsed();
+        if let Some(p) = super::weak::run_ready(self) {
+            self.defer_panic(p);
+        }
         let sweep_cpu = thread_cpu_time().saturating_sub(cpu_sweep0);
         // Return memory to the OS only beyond what the heap will want again
         // before the next cycle: the larger of its peak this cycle and 110%
@@ -409,6 +419,8 @@ impl Runtime {
             live_objects: totals.objects_marked,
             workers: if stw_mode { self.settings.mark_workers } else { self.settings.bg_mark_workers },
             termination_retries: retries,
+            weak,
+            weak_time,
             released,
             gc_cpu_percent: (gc_cpu as f64 / process_cpu_time().as_nanos().max(1) as f64 * 100.0).min(100.0),
             stop_the_world: stw_mode,
@@ -421,6 +433,10 @@ impl Runtime {
             st.mark_time_total += mark_wall;
             st.sweep_time_total += sweep_wall;
             st.released_bytes_total += released;
+            st.weak_cells = weak.cells;
+            st.weak_cleared_total += weak.cleared as u64;
+            st.cleanups_run_total += weak.cleanups_ready as u64;
+            st.weak_time_max = st.weak_time_max.max(weak_time);
             st.cycle_time_total += t_cycle.elapsed();
             for p in report.pauses.all() {
                 st.record_pause(p);

@@ -21,6 +21,9 @@
 //! * `retries`: termination attempts that found work and resumed marking
 //!   (each one a short pause of its own).
 //! * `sweep`: wall time of the background sweep after the cycle.
+//! * `weak` (only when weak references or cleanups exist): live weak cells,
+//!   how many were cleared, cleanups queued, and the time termination spent
+//!   on them (inside the termination pause).
 
 use super::collector::CycleReport;
 
@@ -31,7 +34,7 @@ fn ms(d: std::time::Duration) -> f64 {
 pub(crate) fn format(r: &CycleReport) -> String {
     let retries = r.pauses.retries.iter().fold(0.0, |a, d| a + ms(*d));
     format!(
-        "shade gc {} @{:.3}s {:.0}%{}: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms to safepoint, {:.3} ms mark cpu, {}->{} MB, {} MB goal, {} workers, {} retries ({:.3} ms), sweep {:.3} ms, {} objects marked{}",
+        "shade gc {} @{:.3}s {:.0}%{}: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms to safepoint, {:.3} ms mark cpu, {}->{} MB, {} MB goal, {} workers, {} retries ({:.3} ms), sweep {:.3} ms, {} objects marked{}{}",
         r.cycle,
         r.at.as_secs_f64(),
         r.gc_cpu_percent,
@@ -50,5 +53,16 @@ pub(crate) fn format(r: &CycleReport) -> String {
         ms(r.sweep_wall),
         r.live_objects,
         if r.released > 0 { format!(", released {} KB", r.released >> 10) } else { String::new() },
+        if r.weak.cells + r.weak.cleanups_ready > 0 {
+            format!(
+                ", weak {} cells {} cleared {} cleanups ({:.3} ms)",
+                r.weak.cells,
+                r.weak.cleared,
+                r.weak.cleanups_ready,
+                ms(r.weak_time)
+            )
+        } else {
+            String::new()
+        },
     )
 }

@@ -6,6 +6,7 @@
 //! * `checkmark`: the `checkmark` debug mode's verification.
 //! * `mark`, `work`: marking and the marker's work queues.
 //! * `sweep`: freeing, dropping, poisoning.
+//! * `weak`: clearing weak references and queueing cleanups at termination.
 //! * `pacer`: when the next cycle is due.
 //! * `gctrace`, `stats`: what a cycle reports.
 
@@ -17,4 +18,5 @@ pub(crate) mod pacer;
 pub(crate) mod stats;
 pub(crate) mod stw;
 pub(crate) mod sweep;
+pub(crate) mod weak;
 pub(crate) mod work;

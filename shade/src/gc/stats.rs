@@ -42,6 +42,10 @@ pub(crate) struct StatsRecord {
     pub(crate) sweep_time_total: Duration,
     pub(crate) cycle_time_total: Duration,
     pub(crate) released_bytes_total: usize,
+    pub(crate) weak_cells: usize,
+    pub(crate) weak_cleared_total: u64,
+    pub(crate) cleanups_run_total: u64,
+    pub(crate) weak_time_max: Duration,
     pub(crate) cycle_log: std::collections::VecDeque<crate::api::stats::CycleInfo>,
 }
 

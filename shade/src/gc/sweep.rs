@@ -107,6 +107,13 @@ impl Drop for Destructor {
     }
 }
 
+/// Runs user code the collector calls (a cleanup, gc/weak.rs) under the
+/// same rules as a destructor; returns its panic, caught.
+pub(crate) fn run_user_code(rt: &Runtime, f: impl FnOnce()) -> Option<Box<dyn std::any::Any + Send>> {
+    let _guard = Destructor::enter(rt.id);
+    catch_unwind(AssertUnwindSafe(f)).err()
+}
+
 /// Frees one dead object: destructor, then poison. Returns a caught panic.
 fn free_object(
     rt: &Runtime,

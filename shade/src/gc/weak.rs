@@ -1,0 +1,160 @@
+//! Weak references and cleanups: what mark termination does for them
+//! (Go's weak handles and `AddCleanup`, reduced to what a non-moving
+//! collector needs).
+//!
+//! A weak reference is a small heap object, a *weak cell*, whose first word
+//! holds the payload address of its target, or 0 once cleared. The cell's
+//! type is pointer-free as far as the marker knows (`NO_TRACE`), so marking
+//! never follows it: the target survives only if something else reaches it.
+//! Handles (`Weak`, `WeakRoot`, toolkit/weak.rs) hold the cell strongly.
+//! Every cell is registered, when it is made, in its mutator's `WeakLists`
+//! (no global lock); a detaching mutator hands its lists to the runtime.
+//!
+//! At mark termination, with the world stopped and marking finished (after
+//! the last drain and after `checkmark`), `process` walks every list:
+//!
+//! * a cell that is not marked is dead itself: it leaves the list (the
+//!   sweep frees it);
+//! * a live cell whose target is not marked is cleared: the target is
+//!   unreachable and this cycle's sweep frees it;
+//! * a cleanup whose target is not marked moves to the ready queue, and runs
+//!   on the coordinator after the sweep (`run_ready`).
+//!
+//! Why a weak read (`upgrade`) is safe under the snapshot-at-the-beginning
+//! barrier: the read turns a weak reference into a strong pointer the
+//! marker may never have seen (the target need not have been reachable at
+//! the snapshot). So while marking is on, an upgrade *shades* its target:
+//! it appends it to the mutator's barrier buffer, which is flushed before
+//! termination decides anything, so the target is marked this cycle and
+//! survives it, exactly like an object whose last pointer the barrier
+//! recorded. Outside marking, a non-null target was marked at the last
+//! termination (or the cell was made since, from a live `Gc`), so it is
+//! alive until the next one, which only happens while the reading mutator
+//! is stopped: the borrow argument of DESIGN.md §4 applies. Clearing
+//! happens with the world stopped, so no upgrade runs concurrently with it.
+//!
+//! Cleanups: a function registered for a target runs once, after a cycle
+//! found the target unreachable; it cannot reach the target (it is a
+//! `'static + Send` closure, and `Gc` is neither; a `Root` of the target
+//! inside it would keep the target alive, so it would never run, as in Go).
+//! It runs on the coordinator thread, guarded like a destructor
+//! (gc/sweep.rs): a panic is caught and resumed at the next safepoint or
+//! `collect`. Cleanups still waiting when the heap is dropped never run.
+//!
+//! Cost: termination does work proportional to the number of weak cells
+//! and cleanups registered, with the world stopped (DESIGN.md §5 has the
+//! figure; moving it after the restart is the next step).
+
+use crate::runtime::Runtime;
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::sync::Arc;
+
+/// A registered cleanup.
+pub(crate) struct CleanupRecord {
+    /// Payload address of the object it waits for.
+    pub(crate) target: usize,
+    pub(crate) run: Box<dyn FnOnce() + Send>,
+    /// Set by `Cleanup::stop`: dropped without running.
+    pub(crate) stopped: Arc<AtomicBool>,
+}
+
+/// The weak cells and cleanups one mutator (or, after detaching, the
+/// runtime) registered.
+#[derive(Default)]
+pub(crate) struct WeakLists {
+    /// Payload addresses of weak cells.
+    pub(crate) cells: Vec<usize>,
+    pub(crate) cleanups: Vec<CleanupRecord>,
+}
+
+impl WeakLists {
+    pub(crate) fn append(&mut self, other: &mut WeakLists) {
+        self.cells.append(&mut other.cells);
+        self.cleanups.append(&mut other.cleanups);
+    }
+}
+
+/// What one termination found, for stats.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct WeakReport {
+    pub(crate) cells: usize,
+    pub(crate) cleared: usize,
+    pub(crate) cleanups_ready: usize,
+}
+
+/// The target word of a weak cell.
+///
+/// # Safety
+/// `cell` is the payload address of an allocated weak cell.
+pub(crate) unsafe fn target_word<'a>(cell: usize) -> &'a AtomicUsize {
+    // SAFETY: a weak cell's first word is an `AtomicUsize` (toolkit/weak.rs,
+    // `WeakCell` is `repr(C)`), and the caller guarantees it is allocated.
+    unsafe { &*(cell as *const AtomicUsize) }
+}
+
+fn is_marked(rt: &Runtime, p: usize) -> bool {
+    match rt.mheap.span_of(p) {
+        Some(s) => s.mark.get(s.index_of(p)),
+        None => false,
+    }
+}
+
+/// Mark termination, world stopped, marking complete: prunes dead cells,
+/// clears cells whose target is unmarked, queues cleanups of unmarked
+/// targets.
+pub(crate) fn process(rt: &Runtime) -> WeakReport {
+    let mut report = WeakReport::default();
+    let mut ready = Vec::new();
+    let mut one = |l: &mut WeakLists| {
+        l.cells.retain(|&c| {
+            if !is_marked(rt, c) {
+                return false;
+            }
+            report.cells += 1;
+            // SAFETY: the cell is marked, so it is allocated.
+            let w = unsafe { target_word(c) };
+            let t = w.load(Relaxed);
+            if t != 0 && !is_marked(rt, t) {
+                w.store(0, Relaxed);
+                report.cleared += 1;
+            }
+            true
+        });
+        let mut i = 0;
+        while i < l.cleanups.len() {
+            let c = &l.cleanups[i];
+            if c.stopped.load(Relaxed) {
+                drop(l.cleanups.swap_remove(i));
+            } else if !is_marked(rt, c.target) {
+                ready.push(l.cleanups.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    };
+    for m in rt.mutators.lock().iter() {
+        one(&mut m.weak.lock());
+    }
+    one(&mut rt.weak_orphans.lock());
+    report.cleanups_ready = ready.len();
+    rt.cleanups_ready.lock().extend(ready);
+    report
+}
+
+/// Runs the cleanups whose targets died (the coordinator, after the sweep).
+/// Returns the first panic, to be resumed at a safepoint.
+pub(crate) fn run_ready(rt: &Runtime) -> Option<Box<dyn Any + Send>> {
+    let ready = std::mem::take(&mut *rt.cleanups_ready.lock());
+    let mut first = None;
+    for c in ready {
+        if c.stopped.load(Relaxed) {
+            continue;
+        }
+        let run = c.run;
+        if let Some(p) = super::sweep::run_user_code(rt, run) {
+            first.get_or_insert(p);
+        }
+    }
+    first
+}

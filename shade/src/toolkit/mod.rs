@@ -1,0 +1,12 @@
+//! The runtime toolkit: what language runtimes build on, above the core
+//! collector (heap, barrier, cycle) and beside the basic API (`Gc`, `Slot`,
+//! roots).
+//!
+//! * `weak`: weak references (`Weak` fields, `WeakRoot` handles).
+//! * `cleanup`: functions that run after an object died (`Mutator::add_cleanup`).
+//!
+//! Their collector side (clearing at mark termination, running cleanups)
+//! is `gc/weak.rs`.
+
+pub(crate) mod cleanup;
+pub(crate) mod weak;

@@ -1,0 +1,202 @@
+//! Weak references: `Weak<T>`, a field of heap objects, and `WeakRoot<T>`, a
+//! `'static` handle.
+//!
+//! Both point, strongly, to a *weak cell*: a one-word heap object holding
+//! the target's address, which the marker never follows and which mark
+//! termination clears once the target is found unreachable (gc/weak.rs has
+//! the mechanism and the argument for why upgrading is safe while marking
+//! runs concurrently: an upgrade during marking shades its target). One
+//! cell is made per `Weak::new` / `WeakRoot::new`; several may name the same
+//! target.
+
+use crate::api::gc::Gc;
+use crate::api::mutator::Mutator;
+use crate::api::root::Root;
+use crate::api::slot::Slot;
+use crate::api::trace::{Trace, Tracer};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering::*};
+
+/// The heap object behind a weak reference: the target's payload address,
+/// or 0 once cleared. Its layout is what gc/weak.rs reads (`repr(C)`, the
+/// target word first).
+#[repr(C)]
+pub(crate) struct WeakCell<T> {
+    target: AtomicUsize,
+    _t: PhantomData<*const T>,
+}
+
+// SAFETY: as for `Slot<T>`: upgrading on another thread yields `&T` there,
+// so the cell may be shared or sent only if `T: Sync`.
+unsafe impl<T: Sync> Sync for WeakCell<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Send for WeakCell<T> {}
+
+// SAFETY: the target word is deliberately not a traced pointer: the marker
+// must not keep the target alive through it. NO_TRACE puts cells in noscan
+// spans, so the marker never reads them.
+unsafe impl<T> Trace for WeakCell<T> {
+    const NO_TRACE: bool = true;
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}
+
+impl<T: Trace + Sync + 'static> WeakCell<T> {
+    fn make<'m>(mu: &'m Mutator, target: Gc<'_, T>) -> Gc<'m, WeakCell<T>> {
+        let cell = mu.alloc(WeakCell { target: AtomicUsize::new(target.addr()), _t: PhantomData });
+        mu.st.weak.lock().cells.push(cell.addr());
+        cell
+    }
+}
+
+impl<T> WeakCell<T> {
+    fn upgrade<'m>(&self, mu: &'m Mutator) -> Option<Gc<'m, T>> {
+        let p = self.target.load(Acquire);
+        if p == 0 {
+            return None;
+        }
+        // The target may not be reachable from the snapshot this cycle's
+        // marking works from: shade it, or it could be freed while the
+        // mutator stores it somewhere strong (gc/weak.rs).
+        crate::barrier::shade(mu, p);
+        // SAFETY: a non-null target is alive until the next mark
+        // termination, which cannot happen during 'm (gc/weak.rs), and was
+        // made from a `Gc<T>`, so it is a `T`.
+        Some(unsafe { Gc::from_raw(p) })
+    }
+}
+
+/// A weak pointer field: refers to a `T` without keeping it alive.
+///
+/// Build it with [`Weak::new`] like a [`Slot`] (to move into an object being
+/// allocated before the next safepoint), read it with
+/// [`upgrade`](Weak::upgrade), re-point it with [`set`](Weak::set). Once a
+/// collection finds the target unreachable (only weak references left), the
+/// reference is cleared and `upgrade` returns `None`.
+///
+/// ```
+/// use shade::{Config, Heap, Slot, Trace, Weak};
+///
+/// #[derive(Trace)]
+/// struct Node { parent: Weak<Node>, value: u64 }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut mu = heap.mutator();
+/// let parent = mu.root(mu.alloc(Node { parent: Weak::null(), value: 1 }));
+/// let child = mu.root(mu.alloc(Node { parent: Weak::new(&mu, parent.get(&mu)), value: 2 }));
+/// mu.collect();
+/// assert_eq!(child.get(&mu).parent.upgrade(&mu).unwrap().value, 1);
+/// drop(parent);                  // only the weak reference is left
+/// mu.collect();
+/// assert!(child.get(&mu).parent.upgrade(&mu).is_none());
+/// ```
+pub struct Weak<T: 'static> {
+    cell: Slot<WeakCell<T>>,
+}
+
+// SAFETY: the only GC pointer is the strong edge to the cell.
+unsafe impl<T: 'static> Trace for Weak<T> {
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        self.cell.trace(t)
+    }
+}
+
+impl<T: Trace + Sync + 'static> Weak<T> {
+    /// A weak reference to `target`, to be moved into an object being
+    /// allocated on this thread before its mutator's next safepoint (the
+    /// rules of [`Slot::new`]). Allocates its cell.
+    pub fn new(mu: &Mutator, target: Gc<'_, T>) -> Weak<T> {
+        Weak { cell: Slot::new(WeakCell::make(mu, target)) }
+    }
+
+    /// Points this (in-heap) weak reference at `target`, or clears it.
+    ///
+    /// # Panics
+    /// As [`Slot::set`]: if the field is not inside an object of `mu`'s heap.
+    pub fn set<'a>(&self, mu: &Mutator, target: impl Into<Option<Gc<'a, T>>>) {
+        match target.into() {
+            Some(t) => self.cell.set(mu, WeakCell::make(mu, t)),
+            None => self.cell.set(mu, None),
+        }
+    }
+}
+
+impl<T: 'static> Weak<T> {
+    /// A weak reference to nothing.
+    pub const fn null() -> Weak<T> {
+        Weak { cell: Slot::null() }
+    }
+
+    /// The target, if it is still alive. While marking runs, this keeps the
+    /// target alive through the current cycle.
+    ///
+    /// # Panics
+    /// As [`Slot::get`]: if the field is non-null and not inside an object
+    /// of `mu`'s heap.
+    #[inline]
+    pub fn upgrade<'m>(&self, mu: &'m Mutator) -> Option<Gc<'m, T>> {
+        Gc::into_ref(self.cell.get(mu)?).upgrade(mu)
+    }
+}
+
+impl<T: 'static> Default for Weak<T> {
+    fn default() -> Self {
+        Weak::null()
+    }
+}
+
+impl<T: 'static> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Weak({:?})", self.cell)
+    }
+}
+
+/// A `'static` weak handle, usable from any mutator of the heap (`Send +
+/// Sync` when `T` is): a [`Root`] of the weak cell, not of the target.
+///
+/// ```
+/// use shade::{Config, Heap, WeakRoot};
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut mu = heap.mutator();
+/// let strong = mu.root(mu.alloc(String::from("interned")));
+/// let weak = WeakRoot::new(&mu, strong.get(&mu));
+/// mu.collect();
+/// assert_eq!(weak.upgrade(&mu).unwrap().as_str(), "interned");
+/// drop(strong);
+/// mu.collect();
+/// assert!(weak.upgrade(&mu).is_none());
+/// ```
+pub struct WeakRoot<T: 'static> {
+    cell: Root<WeakCell<T>>,
+}
+
+impl<T: Trace + Sync + 'static> WeakRoot<T> {
+    /// A weak handle to `target`.
+    pub fn new(mu: &Mutator, target: Gc<'_, T>) -> WeakRoot<T> {
+        WeakRoot { cell: mu.root(WeakCell::make(mu, target)) }
+    }
+}
+
+impl<T: 'static> WeakRoot<T> {
+    /// The target, if it is still alive (see [`Weak::upgrade`]).
+    ///
+    /// # Panics
+    /// If `mu` belongs to another heap.
+    #[inline]
+    pub fn upgrade<'m>(&self, mu: &'m Mutator) -> Option<Gc<'m, T>> {
+        Gc::into_ref(self.cell.get(mu)).upgrade(mu)
+    }
+}
+
+impl<T: 'static> Clone for WeakRoot<T> {
+    fn clone(&self) -> Self {
+        WeakRoot { cell: self.cell.clone() }
+    }
+}
+
+impl<T: 'static> fmt::Debug for WeakRoot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WeakRoot({:?})", self.cell)
+    }
+}
