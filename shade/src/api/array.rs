@@ -67,12 +67,15 @@ impl<T> Array<T> {
     /// The elements.
     #[inline]
     pub fn as_slice(&self) -> &[T] {
+        // The elements lie past `Self` (the length word), outside what a
+        // pointer derived from `&self` may access (and a `&Self` allows no
+        // writes, while slots are written through `&[Slot<T>]`): take the
+        // arena's provenance, exposed when it was reserved, from the address.
+        let data = std::ptr::with_exposed_provenance::<T>(self as *const Self as usize + ARRAY_DATA_OFFSET);
         // SAFETY: an Array only exists as a heap object whose payload is the
         // length word followed by `len` initialised elements (see
         // `Mutator::alloc_array`); `len` only counts initialised elements.
-        unsafe {
-            std::slice::from_raw_parts((self as *const Self as *const u8).add(ARRAY_DATA_OFFSET) as *const T, self.len)
-        }
+        unsafe { std::slice::from_raw_parts(data, self.len) }
     }
 
     /// Payload bytes for `len` elements.

@@ -36,7 +36,8 @@ pub struct Config {
     /// with [`AllocError::HeapLimit`](crate::AllocError). Default: none.
     pub heap_limit: Option<usize>,
     /// Address space reserved for the heap; memory is only committed when
-    /// used. Default 64 GiB (raised to `heap_limit` if that is larger).
+    /// used. Default 64 GiB (raised to `heap_limit` if that is larger);
+    /// 64 MiB under Miri, where the arena is an ordinary allocation.
     pub reserve: usize,
     /// Threads that mark while the world is stopped (mark termination, and
     /// the whole mark in stop-the-world mode). 0 (default): one per CPU.
@@ -70,13 +71,19 @@ pub struct Config {
     pub read_env: bool,
 }
 
+/// The default `Config::reserve`. Under Miri the arena is an ordinary zeroed
+/// allocation (Miri cannot interpret `mmap(MAP_NORESERVE)`, see
+/// `util::os::Region`), and Miri's cost of creating a heap grows with the
+/// arena (and its page table): about 10 s per GiB.
+const DEFAULT_RESERVE: usize = if cfg!(miri) { 64 << 20 } else { 64 << 30 };
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             gc_percent: 100,
             min_heap: 4 << 20,
             heap_limit: None,
-            reserve: 64 << 30,
+            reserve: DEFAULT_RESERVE,
             mark_workers: 0,
             background_mark_workers: 0,
             barrier: BarrierMode::Buffered,
