@@ -36,9 +36,9 @@ fn heap() -> Heap {
 #[test]
 fn a_slot_outside_the_heap_cannot_be_written() {
     let _s = serial();
-    let heap = Heap::new(Config { min_heap: 1 << 20, ..common::config() }).expect("heap");
+    let heap = heap();
     let mut mu = heap.mutator();
-    const N: usize = 1000;
+    const N: usize = 4;
     let log = DropLog::new(N + 3);
     let outside: Vec<Slot<DropToken>> = (0..N).map(|_| Slot::null()).collect();
     let msg = expect_panic("set on a slot in a Vec", || outside[0].set(&mu, mu.alloc(DropToken::new(&log, N + 1))));
@@ -51,11 +51,24 @@ fn a_slot_outside_the_heap_cannot_be_written() {
     // Storing null is refused too: the barrier would record the old value.
     let msg = expect_panic("clearing a slot outside the heap", || outside[1].set(&mu, None));
     assert!(msg.contains("Slot::set on a slot"), "{msg}");
+    mu.collect();
+    drop(outside);
+    log.assert_no_double_drop();
+    assert_eq!((log.count(N + 1), log.count(N + 2)), (1, 1), "the rejected stores' values were dropped once");
+}
 
-    // The scenario of the finding, now with the stores inside the heap:
-    // targets die, a collection frees them, and the slots are overwritten
-    // again and again, also while marking is on. Every token is dropped
-    // exactly once.
+/// The scenario of finding 1 with the stores inside the heap, where they
+/// belong: targets die, a collection frees them, and the slots are
+/// overwritten again and again, also while marking is on. Every object is
+/// dropped exactly once.
+#[test]
+fn overwriting_heap_slots_while_marking_drops_each_object_once() {
+    let _s = serial();
+    let heap = Heap::new(Config { min_heap: 1 << 20, ..common::config() }).expect("heap");
+    let mut mu = heap.mutator();
+    const N: usize = 1000;
+    let log = DropLog::new(N + 1);
+
     let holders = mu.local(mu.alloc_array(N, |_| Slot::<DropToken>::null()));
     {
         let h = holders.get(&mu);
@@ -77,7 +90,6 @@ fn a_slot_outside_the_heap_cannot_be_written() {
         mu.safepoint();
     }
     assert!(heap.stats().cycles >= cycles + 3, "cycles ran while the slots were overwritten");
-    drop(outside);
     log.assert_no_double_drop();
     log.assert_range(0..N, 1, "at the end");
     assert_eq!(log.count(N), 0, "the survivor is alive");
