@@ -21,6 +21,19 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The test types below hold heap handles and counters, never GC pointers,
+/// and their destructors read no slot.
+macro_rules! no_gc_pointers {
+    ($($t:ty),*) => {$(
+        // SAFETY: see the macro's comment: no GC pointers, no slot reads.
+        unsafe impl Trace for $t {
+            const NO_TRACE: bool = true;
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+no_gc_pointers!(CollectOnDrop, WorkOnDrop, LastHandle, LeakMutatorOnDrop);
+
 fn heap() -> Heap {
     Heap::new(Config { min_heap: 64 << 20, ..common::config() }).expect("heap")
 }
@@ -166,13 +179,6 @@ impl Drop for CollectOnDrop {
     }
 }
 
-// SAFETY: holds no GC pointers (a heap handle is not a GC pointer), and
-// its destructor reads no slots.
-unsafe impl Trace for CollectOnDrop {
-    const NO_TRACE: bool = true;
-    fn trace(&self, _: &mut Tracer<'_>) {}
-}
-
 /// Finding 3. `Heap::collect()` from a destructor run by the background
 /// sweeper waited for a cycle that the sweeping thread itself had to run:
 /// it never returned, and every later collection hung. Now it panics with a
@@ -210,12 +216,6 @@ impl Drop for WorkOnDrop {
     }
 }
 
-// SAFETY: no GC pointers; the destructor reads no slot of this object.
-unsafe impl Trace for WorkOnDrop {
-    const NO_TRACE: bool = true;
-    fn trace(&self, _: &mut Tracer<'_>) {}
-}
-
 #[test]
 fn a_destructor_may_attach_allocate_and_store() {
     let _s = serial();
@@ -235,12 +235,6 @@ fn a_destructor_may_attach_allocate_and_store() {
 /// Holds a heap's last handle, so that sweeping this object drops the heap.
 struct LastHandle {
     _heap: Heap,
-}
-
-// SAFETY: no GC pointers; no destructor of its own.
-unsafe impl Trace for LastHandle {
-    const NO_TRACE: bool = true;
-    fn trace(&self, _: &mut Tracer<'_>) {}
 }
 
 /// Relative found in review: when the last heap handle was dropped by a
@@ -290,12 +284,6 @@ impl Drop for LeakMutatorOnDrop {
     fn drop(&mut self) {
         std::mem::forget(self.0.mutator());
     }
-}
-
-// SAFETY: no GC pointers; the destructor reads no slot.
-unsafe impl Trace for LeakMutatorOnDrop {
-    const NO_TRACE: bool = true;
-    fn trace(&self, _: &mut Tracer<'_>) {}
 }
 
 /// Run in a child process by `a_mutator_left_running_by_a_destructor_aborts`.
