@@ -17,7 +17,8 @@
 //! * `#[derive(Trace)]`: tells the collector where a type's pointers are.
 //! * [`Weak<T>`] fields and [`WeakRoot<T>`] handles: references that do not
 //!   keep their target alive; [`Mutator::add_cleanup`]: a function run once
-//!   after an object died.
+//!   after an object died; [`GcVec<T>`]: a growable vector of pointers in
+//!   the heap.
 //!
 //! ```
 //! use shade::{Config, Heap, Slot, Trace};
@@ -79,6 +80,7 @@ pub use barrier::{BarrierMode, BarrierRecord};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
+pub use toolkit::vec::GcVec;
 pub use toolkit::weak::{Weak, WeakRoot};
 
 /// The README's Rust examples are compiled and run as doctests, so the

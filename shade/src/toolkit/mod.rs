@@ -4,9 +4,11 @@
 //!
 //! * `weak`: weak references (`Weak` fields, `WeakRoot` handles).
 //! * `cleanup`: functions that run after an object died (`Mutator::add_cleanup`).
+//! * `vec`: `GcVec`, a growable vector of pointers in the heap.
 //!
 //! Their collector side (clearing at mark termination, running cleanups)
 //! is `gc/weak.rs`.
 
 pub(crate) mod cleanup;
+pub(crate) mod vec;
 pub(crate) mod weak;
