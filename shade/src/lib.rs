@@ -18,7 +18,8 @@
 //! * [`Weak<T>`] fields and [`WeakRoot<T>`] handles: references that do not
 //!   keep their target alive; [`Mutator::add_cleanup`]: a function run once
 //!   after an object died; [`GcVec<T>`]: a growable vector of pointers in
-//!   the heap.
+//!   the heap; [`WeakSet<T>`]: a weak hash set looked up by content, for
+//!   interning.
 //!
 //! ```
 //! use shade::{Config, Heap, Slot, Trace};
@@ -82,6 +83,7 @@ pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
 pub use toolkit::vec::GcVec;
 pub use toolkit::weak::{Weak, WeakRoot};
+pub use toolkit::weak_set::WeakSet;
 
 /// The README's Rust examples are compiled and run as doctests, so the
 /// quick start stays true.

@@ -176,6 +176,15 @@ impl Array<u8> {
     }
 }
 
+/// An array borrows as its elements, so tables keyed by arrays (a
+/// [`WeakSet<Array<u8>>`](crate::WeakSet) of interned strings) can be
+/// looked up with a plain slice.
+impl<T> std::borrow::Borrow<[T]> for Array<T> {
+    fn borrow(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
 impl<T> std::ops::Deref for Array<T> {
     type Target = [T];
     #[inline]

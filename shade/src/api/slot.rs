@@ -114,6 +114,13 @@ impl<T> Slot<T> {
         Some(unsafe { Gc::from_raw(p) })
     }
 
+    /// The stored address, for the collector's own use (weak tables at
+    /// termination): no `Gc` is made from it here.
+    #[inline]
+    pub(crate) fn raw(&self) -> usize {
+        self.ptr.load(Acquire) as usize
+    }
+
     /// Whether the slot is null.
     #[inline]
     pub fn is_null(&self) -> bool {

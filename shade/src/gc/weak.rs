@@ -17,6 +17,8 @@
 //!   sweep frees it);
 //! * a live cell whose target is not marked is cleared: the target is
 //!   unreachable and this cycle's sweep frees it;
+//! * a live weak table (toolkit/weak_set.rs) clears, through the function
+//!   it registered, its entries whose target is not marked;
 //! * a cleanup whose target is not marked moves to the ready queue, and runs
 //!   on the coordinator after the sweep (`run_ready`).
 //!
@@ -59,18 +61,33 @@ pub(crate) struct CleanupRecord {
     pub(crate) stopped: Arc<AtomicBool>,
 }
 
-/// The weak cells and cleanups one mutator (or, after detaching, the
-/// runtime) registered.
+/// A weak table (toolkit/weak_set.rs): a heap object whose entries are
+/// weak. At termination, `clear` is called with the table's payload address
+/// (the table is marked) and a mark test; it clears the entries whose
+/// target is unmarked and returns how many it cleared. The collector knows
+/// nothing of the table's layout.
+pub(crate) struct WeakTable {
+    pub(crate) table: usize,
+    /// # Safety
+    /// Called with the world stopped, `table` allocated, of the type that
+    /// registered this function.
+    pub(crate) clear: unsafe fn(table: usize, is_marked: &dyn Fn(usize) -> bool) -> usize,
+}
+
+/// The weak cells, weak tables and cleanups one mutator (or, after
+/// detaching, the runtime) registered.
 #[derive(Default)]
 pub(crate) struct WeakLists {
     /// Payload addresses of weak cells.
     pub(crate) cells: Vec<usize>,
+    pub(crate) tables: Vec<WeakTable>,
     pub(crate) cleanups: Vec<CleanupRecord>,
 }
 
 impl WeakLists {
     pub(crate) fn append(&mut self, other: &mut WeakLists) {
         self.cells.append(&mut other.cells);
+        self.tables.append(&mut other.tables);
         self.cleanups.append(&mut other.cleanups);
     }
 }
@@ -119,6 +136,16 @@ pub(crate) fn process(rt: &Runtime) -> WeakReport {
                 w.store(0, Relaxed);
                 report.cleared += 1;
             }
+            true
+        });
+        l.tables.retain(|t| {
+            if !is_marked(rt, t.table) {
+                return false;
+            }
+            report.cells += 1;
+            // SAFETY: the table is marked, so allocated, and registered with
+            // its own type's function; the world is stopped.
+            report.cleared += unsafe { (t.clear)(t.table, &|p| is_marked(rt, p)) };
             true
         });
         let mut i = 0;

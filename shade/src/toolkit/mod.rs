@@ -5,6 +5,7 @@
 //! * `weak`: weak references (`Weak` fields, `WeakRoot` handles).
 //! * `cleanup`: functions that run after an object died (`Mutator::add_cleanup`).
 //! * `vec`: `GcVec`, a growable vector of pointers in the heap.
+//! * `weak_set`: `WeakSet`, a weak hash set looked up by content (interning).
 //!
 //! Their collector side (clearing at mark termination, running cleanups)
 //! is `gc/weak.rs`.
@@ -12,3 +13,4 @@
 pub(crate) mod cleanup;
 pub(crate) mod vec;
 pub(crate) mod weak;
+pub(crate) mod weak_set;
