@@ -225,7 +225,8 @@ struct Target {
     judged: Option<(String, bool)>,
 }
 
-/// The benchmark issue's targets (W1-W6), judged from this run's medians:
+/// The benchmark issue's targets (W1-W6) and the weak-reference issue's
+/// (W10), judged from this run's medians:
 /// every target is listed, with "not measured" when a peer it compares
 /// with was not run (deselected, or its toolchain missing).
 fn targets(results: &Results<'_>) -> Vec<Target> {
@@ -306,6 +307,21 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
                 .map_or(String::new(), |m| format!(" (machine: {m:.2}× for pure arithmetic)"));
             (format!("{r:.2}×{machine}"), r >= 1.6)
         }),
+    });
+    v.push(Target {
+        workload: "W10",
+        what: "intern: WeakSet time ≤ the hand-pruned Rc HashMap's".into(),
+        judged: at_most(time_ratio("intern", "rc"), 1.0, &times),
+    });
+    v.push(Target {
+        workload: "W10",
+        what: "intern: GC max pause ≤ 100 µs with a weak table".into(),
+        judged: at_most(metric("intern", "shade", "GC max pause (µs)"), 100.0, &us),
+    });
+    v.push(Target {
+        workload: "W10",
+        what: "weak-upgrade: marking off ≤ 1.5× rc::Weak::upgrade".into(),
+        judged: at_most(time_ratio("weak-upgrade", "rc"), 1.5, &times),
     });
     v
 }

@@ -27,6 +27,7 @@ pub mod gcbench;
 pub mod latency;
 pub mod shared;
 pub mod stores;
+pub mod weak;
 pub mod write_barrier;
 
 use clap::ValueEnum;
@@ -62,6 +63,9 @@ pub enum WorkloadId {
     /// 1, 2 and 4 threads mutating one shared graph: throughput scaling,
     /// Shade vs Arc<Mutex>.
     Shared,
+    /// Weak references: a string intern table (WeakSet vs a hand-pruned
+    /// HashMap of Rc) and the cost of a weak upgrade, marking off and on.
+    Weak,
 }
 
 impl WorkloadId {
@@ -75,6 +79,7 @@ impl WorkloadId {
             WorkloadId::Latency => "latency",
             WorkloadId::WriteBarrier => "write-barrier",
             WorkloadId::Shared => "shared",
+            WorkloadId::Weak => "weak",
         }
     }
 }
@@ -314,6 +319,7 @@ pub fn all() -> Vec<Bench> {
     v.extend(latency::benches());
     v.extend(write_barrier::benches());
     v.extend(shared::benches());
+    v.extend(weak::benches());
     crates::attach(&mut v);
     external::attach(&mut v);
     v
