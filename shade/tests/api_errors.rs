@@ -480,11 +480,18 @@ fn safepoint_requested_polls_for_pending_collections() {
     let heap = common::small_heap(1 << 20);
     let mut mu = heap.mutator();
     assert!(!mu.safepoint_requested(), "a fresh heap wants nothing");
+    // Allocate past the trigger, then give the collector thread (which
+    // raises the flag when it starts the stop) time to run.
     let mut allocated = 0usize;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !mu.safepoint_requested() {
-        let _ = mu.alloc_array(1024, |_| 0u8);
-        allocated += 1024;
-        assert!(allocated < 64 << 20, "the pacer never asked for a cycle");
+        if allocated < 8 << 20 {
+            let _ = mu.alloc_array(1024, |_| 0u8);
+            allocated += 1024;
+        } else {
+            assert!(std::time::Instant::now() < deadline, "the pacer never asked for a cycle");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
     let before = heap.stats().cycles;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

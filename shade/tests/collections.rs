@@ -50,7 +50,12 @@ fn gcvec_matches_a_shadow_vec_through_concurrent_collections() {
     let mut rng = Rng::new(5);
     let mut next = 0u64;
     let start = heap.stats().cycles;
-    for op in 0..common::iters(20_000) {
+    // At least this many operations, and until 20 cycles ran meanwhile.
+    let min_ops = common::iters(20_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut op = 0;
+    while op < min_ops || (heap.stats().cycles < start + 20 && std::time::Instant::now() < deadline) {
+        op += 1;
         let h = holder.get(&mu);
         let v = &h.items;
         let new_item = |next: &mut u64| {
@@ -99,7 +104,7 @@ fn gcvec_matches_a_shadow_vec_through_concurrent_collections() {
     let h = holder.get(&mu);
     check_against(&mu, &h.items, &model);
     assert_eq!(h.name.get(&mu).unwrap().as_str(), "list");
-    assert!(heap.stats().cycles > start + 5, "collections ran meanwhile");
+    assert!(heap.stats().cycles > start + 5, "collections ran meanwhile ({op} operations)");
 }
 
 #[test]

@@ -116,7 +116,9 @@ fn upgrading_during_marking_keeps_the_target_alive() {
     let cycles = heap.stats().cycles;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut round = 0;
-    while heap.stats().cycles < cycles + common::iters(30) as u64 && std::time::Instant::now() < deadline {
+    while round < common::iters(300)
+        || (heap.stats().cycles < cycles + common::iters(30) as u64 && std::time::Instant::now() < deadline)
+    {
         round += 1;
         let s = strong.get(&mu);
         // Drop some strong references: those objects are weakly reachable.
