@@ -6,9 +6,7 @@
 mod common;
 
 use common::{expect_panic, mix, DropLog, DropToken, Rng};
-use shade::{Config, GcVec, Heap, Slot, Trace};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
+use shade::{GcVec, Slot, Trace};
 
 #[derive(Trace)]
 struct Item {
@@ -34,16 +32,8 @@ fn check_against(mu: &shade::Mutator, v: &GcVec<Item>, model: &[u64]) {
 
 #[test]
 fn gcvec_matches_a_shadow_vec_through_concurrent_collections() {
-    let heap = Heap::new(Config { checkmark: true, smallbuf: true, ..common::config() }).expect("heap");
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (h, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(SeqCst) {
-                h.collect();
-            }
-        })
-    };
+    let forced = common::ForcedCollections::start();
+    let heap = forced.heap.clone();
     let mut mu = heap.mutator();
     let holder = mu.local(mu.alloc(Holder { name: Slot::new(mu.alloc_str("list")), items: GcVec::new() }));
     let mut model: Vec<u64> = Vec::new();
@@ -99,8 +89,7 @@ fn gcvec_matches_a_shadow_vec_through_concurrent_collections() {
         }
         mu.safepoint();
     }
-    stop.store(true, SeqCst);
-    mu.parked(|| collector.join().unwrap());
+    forced.stop(Some(&mut mu));
     let h = holder.get(&mu);
     check_against(&mu, &h.items, &model);
     assert_eq!(h.name.get(&mu).unwrap().as_str(), "list");

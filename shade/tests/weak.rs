@@ -6,8 +6,8 @@
 mod common;
 
 use common::{expect_panic, mix, DropLog, DropToken, Rng};
-use shade::{Config, Heap, Slot, Trace, Weak, WeakRoot};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use shade::{Slot, Trace, Weak, WeakRoot};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
 #[derive(Trace)]
@@ -92,16 +92,8 @@ fn a_weak_reference_outside_the_heap_cannot_be_read() {
 /// memory, which the checksums would catch).
 #[test]
 fn upgrading_during_marking_keeps_the_target_alive() {
-    let heap = Heap::new(Config { checkmark: true, smallbuf: true, ..common::config() }).expect("heap");
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (h, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(SeqCst) {
-                h.collect();
-            }
-        })
-    };
+    let forced = common::ForcedCollections::start();
+    let heap = forced.heap.clone();
     let mut mu = heap.mutator();
     const N: usize = 512;
     let strong = mu.local(mu.alloc_array(N, |_| Slot::<Node>::null()));
@@ -145,9 +137,7 @@ fn upgrading_during_marking_keeps_the_target_alive() {
         }
         mu.safepoint();
     }
-    stop.store(true, SeqCst);
-    // Parked: the collector thread's last collection must not wait for us.
-    mu.parked(|| collector.join().unwrap());
+    forced.stop(Some(&mut mu));
     assert!(heap.stats().cycles > cycles + 10, "collections ran during the rounds ({round} rounds)");
     assert!(upgraded > 100, "{upgraded}");
     // Once nothing strong is left, every weak reference is cleared within

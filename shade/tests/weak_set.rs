@@ -6,9 +6,7 @@
 mod common;
 
 use common::Rng;
-use shade::{Array, Config, Gc, Heap, Slot, WeakSet};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
+use shade::{Array, Gc, Slot, WeakSet};
 
 fn key(i: usize) -> String {
     format!("sym-{i}-{}", common::mix(i as u64) % 1000)
@@ -69,19 +67,11 @@ fn interning_returns_one_object_per_content_and_forgets_dead_ones() {
 /// `clobberfree`'s poison would show it).
 #[test]
 fn interning_from_two_mutators_during_marking() {
-    let heap = Heap::new(Config { checkmark: true, smallbuf: true, ..common::config() }).expect("heap");
+    let forced = common::ForcedCollections::start();
+    let heap = forced.heap.clone();
     let set = {
         let mu = heap.mutator();
         mu.root(WeakSet::<Array<u8>>::alloc(&mu))
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (h, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(SeqCst) {
-                h.collect();
-            }
-        })
     };
     let workers: Vec<_> = (0..2)
         .map(|w| {
@@ -115,8 +105,7 @@ fn interning_from_two_mutators_during_marking() {
     for w in workers {
         w.join().unwrap();
     }
-    stop.store(true, SeqCst);
-    collector.join().unwrap();
+    forced.stop(None);
     heap.collect();
     heap.collect();
     let mu = heap.mutator();

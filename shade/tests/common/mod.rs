@@ -202,3 +202,39 @@ pub fn mix(x: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// A heap in the stress modes (`checkmark`, `smallbuf`, and `config()`'s
+/// `clobberfree`) with a thread that runs collections back to back until
+/// `stop`.
+pub struct ForcedCollections {
+    pub heap: Heap,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ForcedCollections {
+    pub fn start() -> ForcedCollections {
+        let heap = Heap::new(Config { checkmark: true, smallbuf: true, ..config() }).expect("heap");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (h, stop) = (heap.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    h.collect();
+                }
+            })
+        };
+        ForcedCollections { heap, stop, thread: Some(thread) }
+    }
+
+    /// Stops the collection thread and waits for it, with `mu` (if any)
+    /// parked meanwhile: the thread's last collection must not wait for it.
+    pub fn stop(mut self, mu: Option<&mut shade::Mutator>) {
+        self.stop.store(true, SeqCst);
+        let t = self.thread.take().expect("running");
+        match mu {
+            Some(mu) => mu.parked(|| t.join().expect("collection thread")),
+            None => t.join().expect("collection thread"),
+        }
+    }
+}
