@@ -15,7 +15,7 @@
 //!   most upgrades also shade their target), `rc` (`std::rc::Weak::upgrade`).
 
 use super::{Bench, Forcer, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
-use shade::{Array, Config, Gc, Heap, Slot, WeakRoot, WeakSet};
+use shade::{Array, Config, Gc, Heap, Mutator, Slot, WeakRoot, WeakSet};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::rc::{Rc, Weak as RcWeak};
@@ -212,22 +212,35 @@ fn shade_upgrade_with(p: &Params, force: bool) -> Outcome {
     let weak: Vec<WeakRoot<u64>> =
         (0..WEAK_REFS).map(|i| WeakRoot::new(&mu, objs.get(&mu)[i].get(&mu).unwrap())).collect();
     let forcer = Forcer::start(&heap, force);
-    let n = upgrades(p);
-    let mut checksum = 0u64;
-    let mut i = 0u64;
-    let mut timed = std::time::Duration::ZERO;
-    while i < n {
-        let t0 = std::time::Instant::now();
-        for w in &weak {
-            checksum = checksum.wrapping_add(*w.upgrade(&mu).expect("alive"));
-        }
-        timed += t0.elapsed();
-        i += WEAK_REFS as u64;
-        mu.safepoint();
-    }
+    let (ops, checksum, timed) = timed_rounds(
+        upgrades(p),
+        &mut mu,
+        |mu| weak.iter().fold(0u64, |acc, w| acc.wrapping_add(*w.upgrade(mu).expect("alive"))),
+        Mutator::safepoint,
+    );
     forcer.stop(&mut mu);
     let gc = GcSummary::from_shade(&heap.stats());
-    Outcome { ops: i, checksum, gc: Some(gc), timed: Some(timed), ..Outcome::default() }
+    Outcome { ops, checksum, gc: Some(gc), timed: Some(timed), ..Outcome::default() }
+}
+
+/// Runs `round` (one upgrade of every weak reference, returning a checksum)
+/// until `n` upgrades are done, timing only the rounds, with `between`
+/// after each (Shade's safepoint). Returns upgrades, checksum and time.
+fn timed_rounds<S>(
+    n: u64,
+    s: &mut S,
+    round: impl Fn(&S) -> u64,
+    between: impl Fn(&mut S),
+) -> (u64, u64, std::time::Duration) {
+    let (mut i, mut checksum, mut timed) = (0u64, 0u64, std::time::Duration::ZERO);
+    while i < n {
+        let t0 = std::time::Instant::now();
+        checksum = checksum.wrapping_add(round(s));
+        timed += t0.elapsed();
+        i += WEAK_REFS as u64;
+        between(s);
+    }
+    (i, checksum, timed)
 }
 
 fn shade_upgrade(p: &Params) -> Outcome {
@@ -241,17 +254,11 @@ fn shade_upgrade_marking(p: &Params) -> Outcome {
 fn rc_upgrade(p: &Params) -> Outcome {
     let objs: Vec<Rc<u64>> = (0..WEAK_REFS).map(|i| Rc::new(i as u64)).collect();
     let weak: Vec<RcWeak<u64>> = objs.iter().map(Rc::downgrade).collect();
-    let n = upgrades(p);
-    let mut checksum = 0u64;
-    let mut i = 0u64;
-    let mut timed = std::time::Duration::ZERO;
-    while i < n {
-        let t0 = std::time::Instant::now();
-        for w in &weak {
-            checksum = checksum.wrapping_add(*black_box(w).upgrade().expect("alive"));
-        }
-        timed += t0.elapsed();
-        i += WEAK_REFS as u64;
-    }
-    Outcome { ops: i, checksum, gc: None, timed: Some(timed), ..Outcome::default() }
+    let (ops, checksum, timed) = timed_rounds(
+        upgrades(p),
+        &mut (),
+        |_| weak.iter().fold(0u64, |acc, w| acc.wrapping_add(*black_box(w).upgrade().expect("alive"))),
+        |_| {},
+    );
+    Outcome { ops, checksum, gc: None, timed: Some(timed), ..Outcome::default() }
 }

@@ -91,8 +91,8 @@ pub struct HeapStats {
     pub assisted_bytes_total: usize,
     /// Weak cells alive at the last mark termination (`Weak`, `WeakRoot`).
     pub weak_cells: usize,
-    /// Weak references cleared because their target died, over the heap's
-    /// life.
+    /// Weak references (and `WeakSet` entries) cleared because their
+    /// target died, over the heap's life.
     pub weak_cleared_total: u64,
     /// Cleanups whose target died and that were queued to run.
     pub cleanups_run_total: u64,

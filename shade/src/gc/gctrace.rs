@@ -53,7 +53,7 @@ pub(crate) fn format(r: &CycleReport) -> String {
         ms(r.sweep_wall),
         r.live_objects,
         if r.released > 0 { format!(", released {} KB", r.released >> 10) } else { String::new() },
-        if r.weak.cells + r.weak.cleanups_ready > 0 {
+        if r.weak.cells + r.weak.cleared + r.weak.cleanups_ready > 0 {
             format!(
                 ", weak {} cells {} cleared {} cleanups ({:.3} ms)",
                 r.weak.cells,

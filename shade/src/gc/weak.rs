@@ -95,6 +95,8 @@ impl WeakLists {
 /// What one termination found, for stats.
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct WeakReport {
+    /// Live weak cells (weak tables are not counted; their cleared entries
+    /// are, in `cleared`).
     pub(crate) cells: usize,
     pub(crate) cleared: usize,
     pub(crate) cleanups_ready: usize,
@@ -142,7 +144,6 @@ pub(crate) fn process(rt: &Runtime) -> WeakReport {
             if !is_marked(rt, t.table) {
                 return false;
             }
-            report.cells += 1;
             // SAFETY: the table is marked, so allocated, and registered with
             // its own type's function; the world is stopped.
             report.cleared += unsafe { (t.clear)(t.table, &|p| is_marked(rt, p)) };
