@@ -8,6 +8,12 @@
 //! gets `Trace + 'static` bounds (heap objects are `'static`, and a slot
 //! names its target type in the witness check of `Slot::new`).
 //!
+//! `#[shade(dyn(Trait, ...))]` registers trait-object views: the derive
+//! implements `AsDyn<dyn Trait>` for the type (the body is `self`, so the
+//! type must implement `Trait`) and lists the traits in its `DYN` table, so
+//! an erased pointer to it can call the trait's methods
+//! (`GcAny::to_dyn::<dyn Trait>()`).
+//!
 //! There is deliberately no attribute to skip a field: a skipped field that
 //! held a GC pointer would let the collector free a live object. A foreign
 //! type with no GC pointers gets a newtype with a hand-written (and so
@@ -19,7 +25,7 @@ use quote::{format_ident, quote};
 use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Fields};
 
 /// Derives `shade::Trace`. See the crate documentation.
-#[proc_macro_derive(Trace)]
+#[proc_macro_derive(Trace, attributes(shade))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match expand(input) {
@@ -56,8 +62,28 @@ fn pattern(path: TokenStream2, fields: &Fields, bind: &[syn::Ident]) -> TokenStr
     }
 }
 
+/// The traits named in `#[shade(dyn(...))]` attributes.
+fn dyn_traits(input: &DeriveInput) -> syn::Result<Vec<syn::Path>> {
+    let mut traits = Vec::new();
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("shade")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("dyn") {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let list = content.parse_terminated(<syn::Path as syn::parse::Parse>::parse, syn::Token![,])?;
+                traits.extend(list);
+                Ok(())
+            } else {
+                Err(meta.error("#[shade(...)]: expected `dyn(Trait, ...)`"))
+            }
+        })?;
+    }
+    Ok(traits)
+}
+
 fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     let name = input.ident.clone();
+    let traits = dyn_traits(&input)?;
     if let Some(lt) = input.generics.lifetimes().next() {
         return Err(syn::Error::new_spanned(
             lt,
@@ -107,13 +133,35 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     let no_trace =
         if all_tys.is_empty() { quote!(true) } else { quote!(true #(&& <#all_tys as ::shade::Trace>::NO_TRACE)*) };
 
+    let dyn_const = if traits.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            const DYN: ::shade::DynTable =
+                ::shade::DynTable::from_entries(&[#(::shade::DynTable::entry::<Self, dyn #traits>()),*]);
+        }
+    };
+    let as_dyn = traits.iter().map(|tr| {
+        quote! {
+            impl #impl_g ::shade::AsDyn<dyn #tr> for #name #ty_g #where_g {
+                #[inline]
+                fn as_dyn(&self) -> &(dyn #tr + 'static) {
+                    self
+                }
+            }
+        }
+    });
+
     let guard = format_ident!("__ShadeMustNotImplDrop{}", name);
     Ok(quote! {
+        #(#as_dyn)*
+
         // SAFETY: generated: every field is traced,
         // NO_TRACE is the conjunction of the fields' NO_TRACE, and the type
         // is checked below not to implement Drop.
         unsafe impl #impl_g ::shade::Trace for #name #ty_g #where_g {
             const NO_TRACE: bool = #no_trace;
+            #dyn_const
             #[inline]
             fn trace(&self, __tracer: &mut ::shade::Tracer<'_>) {
                 #body

@@ -20,6 +20,11 @@
 //!   after an object died; [`GcVec<T>`]: a growable vector of pointers in
 //!   the heap; [`WeakSet<T>`]: a weak hash set looked up by content, for
 //!   interning.
+//! * [`Value`] and [`ValueSlot`]: dynamically typed 8-byte values (number,
+//!   integer, boolean, nil, or an object of any type) for interpreters;
+//!   [`GcAny`]: a pointer to an object of any type, with `downcast` and
+//!   trait-object views; [`RootStack`]: a mutator's value stack, scanned as
+//!   a root, with no barrier on its stores.
 //!
 //! ```
 //! use shade::{Config, Heap, Slot, Trace};
@@ -78,9 +83,13 @@ pub use api::stats::{CycleInfo, HeapStats};
 pub use api::trace::{Trace, Tracer};
 pub use barrier::wbbuf::BarrierStats;
 pub use barrier::{BarrierMode, BarrierRecord};
+pub use heap::object::{AsDyn, DynTable};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
+pub use toolkit::erased::GcAny;
+pub use toolkit::stack::RootStack;
+pub use toolkit::value::{Value, ValueKind, ValueSlot};
 pub use toolkit::vec::GcVec;
 pub use toolkit::weak::{Weak, WeakRoot};
 pub use toolkit::weak_set::WeakSet;

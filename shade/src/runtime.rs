@@ -10,12 +10,12 @@
 
 use crate::api::config::Settings;
 use crate::api::error::AllocError;
-use crate::api::root::{LocalTable, RootNode};
 use crate::barrier::wbbuf::{BarrierStats, WbBuf, WBBUF_LEN};
 use crate::barrier::BarrierMode;
 use crate::gc::collector::Coordinator;
 use crate::gc::mark::{MarkCounters, Marker};
 use crate::gc::pacer::Pacer;
+use crate::gc::roots::{LocalTable, RootNode, StackWords};
 use crate::gc::stats::StatsRecord;
 use crate::gc::stw::Stw;
 use crate::gc::sweep::{self, Swept};
@@ -70,6 +70,8 @@ pub(crate) struct MutatorState {
     pub(crate) roots: Mutex<Vec<Arc<RootNode>>>,
     /// Scoped roots (`Local`).
     pub(crate) locals: Mutex<LocalTable>,
+    /// Root stacks (`RootStack`), shared with their handles.
+    pub(crate) stacks: Mutex<Vec<Arc<StackWords>>>,
     /// Weak cells and cleanups this mutator registered (gc/weak.rs).
     pub(crate) weak: Mutex<WeakLists>,
 }
@@ -98,6 +100,7 @@ impl MutatorState {
             marked: UnsafeCell::new(MarkCounters::default()),
             roots: Mutex::new(Vec::new()),
             locals: Mutex::new(LocalTable::default()),
+            stacks: Mutex::new(Vec::new()),
             weak: Mutex::new(WeakLists::default()),
         }
     }

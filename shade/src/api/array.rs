@@ -216,12 +216,14 @@ unsafe impl<T: Trace> Trace for Array<T> {
 /// Descriptor of `Array<T>` objects: drop runs the elements' drop glue.
 pub(crate) struct ArrayInfo<T>(PhantomData<T>);
 
-impl<T: Trace> ArrayInfo<T> {
+impl<T: Trace + 'static> ArrayInfo<T> {
     pub(crate) const INFO: TypeInfo = TypeInfo {
         trace: trace_array::<T>,
         trace_range: if T::NO_TRACE { None } else { Some(trace_array_range::<T>) },
         drop: if std::mem::needs_drop::<T>() { Some(drop_array::<T>) } else { None },
         name: std::any::type_name::<Array<T>>,
+        type_id: std::any::TypeId::of::<Array<T>>(),
+        dyn_table: crate::heap::object::DynTable::NONE,
     };
 }
 

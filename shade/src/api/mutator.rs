@@ -12,7 +12,7 @@ use crate::heap::object::{object_size, SizedInfo, TypeInfo};
 use crate::heap::sizeclass::{class_for, SpanClass};
 use crate::runtime::{MutatorState, Owner, Runtime};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicPtr, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 /// A thread's handle for working on a heap: allocating, reading and writing
@@ -384,6 +384,17 @@ impl Mutator {
         crate::barrier::write(self, slot, atomic, new);
     }
 
+    /// `checked_store` for a value slot (`ValueSlot`): the same rules, with
+    /// the cross-heap check applying only when `new` is an object.
+    #[inline(always)]
+    pub(crate) fn checked_value_store(&self, slot: usize, atomic: &AtomicU64, new: u64) {
+        let p = crate::heap::value::pointer_of(new);
+        if !self.in_heap(slot) || (p != 0 && crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1 && !self.in_heap(p)) {
+            bad_store(slot, p);
+        }
+        crate::barrier::write_value(self, slot, atomic, new);
+    }
+
     /// Debug builds: panics if `p` points at a freed object: its slot is
     /// free and its memory poisoned. (Poison alone could be a live value's
     /// bytes; a free slot alone could be a span caught mid-sweep; a freed
@@ -476,7 +487,7 @@ fn bad_pointer(p: usize, why: &str) -> ! {
 #[inline(never)]
 fn bad_store(slot: usize, new: usize) -> ! {
     panic!(
-        "shade: invalid pointer store: Slot::set on a slot at {slot:#x} storing {new:#x}: the slot must lie inside an object \
+        "shade: invalid pointer store: Slot::set or ValueSlot::set on a slot at {slot:#x} storing {new:#x}: the slot must lie inside an object \
          of this mutator's heap (a Slot outside the heap, on the stack or in a Vec, can only be moved into an allocation) \
          and the value must be null or an object of the same heap"
     )

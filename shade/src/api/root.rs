@@ -13,16 +13,10 @@
 
 use crate::api::gc::Gc;
 use crate::api::mutator::Mutator;
+use crate::gc::roots::RootNode;
 use crate::runtime::MutatorState;
 use std::marker::PhantomData;
 use std::sync::Arc;
-
-/// The registration behind a [`Root`].
-pub(crate) struct RootNode {
-    /// Payload address of the rooted object (objects never move).
-    pub(crate) ptr: usize,
-    heap: u64,
-}
 
 /// A `'static` handle that keeps an object alive, usable from any mutator
 /// of the same heap on any thread (`Send + Sync` when `T` is).
@@ -83,42 +77,6 @@ impl<T> Clone for Root<T> {
 impl<T> std::fmt::Debug for Root<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Root({:#x})", self.node.ptr)
-    }
-}
-
-/// The per-mutator table of `Local` roots.
-///
-/// Indices are `usize`, as wide as the table can grow: a narrower index
-/// would wrap past its range and let two `Local`s share an entry, so that
-/// dropping one unroots the other's object.
-#[derive(Default)]
-pub(crate) struct LocalTable {
-    slots: Vec<usize>,
-    free: Vec<usize>,
-}
-
-impl LocalTable {
-    fn add(&mut self, p: usize) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = p;
-                i
-            }
-            None => {
-                self.slots.push(p);
-                self.slots.len() - 1
-            }
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        self.slots[i] = 0;
-        self.free.push(i);
-    }
-
-    /// The rooted payload addresses.
-    pub(crate) fn live(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots.iter().copied().filter(|&p| p != 0)
     }
 }
 

@@ -15,6 +15,7 @@
 //! on the trait.
 
 use crate::gc::mark::Marker;
+use crate::heap::object::DynTable;
 use std::any::TypeId;
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -48,6 +49,11 @@ pub unsafe trait Trace {
     /// `true` if values of this type never contain GC pointers: such objects
     /// go to "noscan" spans and the marker never looks inside them.
     const NO_TRACE: bool = false;
+
+    /// The trait objects an erased pointer to this type can be viewed as
+    /// ([`GcAny::to_dyn`](crate::GcAny::to_dyn)); none by default. The
+    /// derive sets it from `#[shade(dyn(Trait, ...))]`.
+    const DYN: DynTable = DynTable::NONE;
 
     /// Visits the GC pointers held directly by `self`.
     fn trace(&self, tracer: &mut Tracer<'_>);
@@ -120,7 +126,20 @@ impl Tracer<'_> {
             TracerKind::Collect(v) => v.push(p),
         }
     }
+
+    /// Visits one erased pointer, to an object of any type (payload
+    /// address; 0 is null): its witness names no type (`AnyObject`).
+    #[inline(always)]
+    pub(crate) fn edge_any(&mut self, p: usize) {
+        self.edge_of::<AnyObject>(p)
+    }
 }
+
+/// The witness type of erased pointers (`Value`s holding objects): a
+/// record `(p, AnyObject)` proves that a `Gc` of *some* type pointed at `p`
+/// since the last safepoint, which is all an erased pointer needs — its
+/// type is read from the span whenever it is used (DESIGN.md §4).
+pub(crate) enum AnyObject {}
 
 macro_rules! no_trace {
     ($($t:ty),* $(,)?) => {$(

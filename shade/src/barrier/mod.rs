@@ -21,7 +21,8 @@ pub(crate) mod check;
 pub(crate) mod wbbuf;
 
 use crate::api::mutator::Mutator;
-use std::sync::atomic::{AtomicPtr, Ordering::*};
+use crate::heap::value;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
 /// How the barrier records pointers while marking.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -55,27 +56,47 @@ impl BarrierRecord {
 /// Stores `new` into `slot` (at address `slot_addr`) through the barrier.
 #[inline(always)]
 pub(crate) fn write(mu: &Mutator, slot_addr: usize, slot: &AtomicPtr<u8>, new: usize) {
-    let rt = mu.runtime();
-    if rt.barrier_on.load(Relaxed) {
+    if mu.runtime().barrier_on.load(Relaxed) {
         // Relaxed is enough: whoever overwrites the value a slot held at
         // mark start is ordered after mark start by the stop-the-world
         // handshake, so it loads exactly that value (DESIGN.md).
         let old = slot.load(Relaxed) as usize;
-        // SAFETY: a running mutator has exclusive use of its buffer.
-        let wb = unsafe { &mut *mu.state().wb.get() };
-        let n = wb.next;
-        if n + 2 <= wb.end {
-            // SAFETY: n + 1 < end <= WBBUF_LEN - 2 (WbBuf invariant).
-            unsafe {
-                *wb.buf.get_unchecked_mut(n) = old;
-                *wb.buf.get_unchecked_mut(n + 1) = new;
-            }
-            wb.next = n + wb.per_store;
-        } else {
-            slow(mu, slot_addr, old, new);
-        }
+        record(mu, slot_addr, old, new);
     }
     slot.store(new as *mut u8, Release);
+}
+
+/// Stores the value word `new` into a value slot (`ValueSlot`) through the
+/// barrier. Only pointers are recorded: an immediate is not an object, and
+/// a double's bits may look like an address (heap/value.rs), so each side
+/// is filtered to its pointer or 0, which the flush skips as it skips null.
+#[inline(always)]
+pub(crate) fn write_value(mu: &Mutator, slot_addr: usize, slot: &AtomicU64, new: u64) {
+    if mu.runtime().barrier_on.load(Relaxed) {
+        // Relaxed: as in `write`.
+        let old = slot.load(Relaxed);
+        record(mu, slot_addr, value::pointer_of(old), value::pointer_of(new));
+    }
+    slot.store(new, Release);
+}
+
+/// Records one store's old and new pointers (each 0 or a payload address)
+/// in the mutator's buffer, or takes the slow path.
+#[inline(always)]
+fn record(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
+    // SAFETY: a running mutator has exclusive use of its buffer.
+    let wb = unsafe { &mut *mu.state().wb.get() };
+    let n = wb.next;
+    if n + 2 <= wb.end {
+        // SAFETY: n + 1 < end <= WBBUF_LEN - 2 (WbBuf invariant).
+        unsafe {
+            *wb.buf.get_unchecked_mut(n) = old;
+            *wb.buf.get_unchecked_mut(n + 1) = new;
+        }
+        wb.next = n + wb.per_store;
+    } else {
+        slow(mu, slot_addr, old, new);
+    }
 }
 
 /// The barrier's slow path: validation, eager shading, or a full buffer.

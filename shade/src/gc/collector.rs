@@ -52,7 +52,7 @@ use crate::runtime::Runtime;
 use crate::util::os::{process_cpu_time, thread_cpu_time};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
-use std::sync::Arc;
+
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -495,25 +495,5 @@ impl Runtime {
             // has exclusive use of its buffers.
             unsafe { self.publish_mutator_work(m) };
         }
-    }
-
-    /// Collects the root set: live `Root`s (dropping dead registrations)
-    /// and `Local`s of every attached mutator, and orphaned roots. Runs
-    /// with the world stopped.
-    pub(crate) fn gather_roots(&self) -> Vec<usize> {
-        let mut roots = Vec::new();
-        let keep = |list: &mut Vec<Arc<crate::api::root::RootNode>>, out: &mut Vec<usize>| {
-            // A registration whose handles are all dropped has count 1 (the
-            // registry's own reference); counts only fall to 1 when the last
-            // handle goes, never rise from it, so this test is stable.
-            list.retain(|r| Arc::strong_count(r) > 1);
-            out.extend(list.iter().map(|r| r.ptr));
-        };
-        for m in self.mutators.lock().iter() {
-            keep(&mut m.roots.lock(), &mut roots);
-            roots.extend(m.locals.lock().live());
-        }
-        keep(&mut self.orphan_roots.lock(), &mut roots);
-        roots
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! * `stw`: stopping mutators at safepoints.
 //! * `collector`: the cycle itself and the coordinator thread that runs it.
+//! * `roots`: the root set (registrations of `Root`s, `Local`s, root stacks).
 //! * `checkmark`: the `checkmark` debug mode's verification.
 //! * `mark`, `work`: marking and the marker's work queues.
 //! * `sweep`: freeing, dropping, poisoning.
@@ -15,6 +16,7 @@ pub(crate) mod collector;
 pub(crate) mod gctrace;
 pub(crate) mod mark;
 pub(crate) mod pacer;
+pub(crate) mod roots;
 pub(crate) mod stats;
 pub(crate) mod stw;
 pub(crate) mod sweep;

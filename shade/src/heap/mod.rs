@@ -25,6 +25,7 @@ pub(crate) mod object;
 pub(crate) mod pages;
 pub mod sizeclass;
 pub(crate) mod span;
+pub(crate) mod value;
 
 use crate::api::error::AllocError;
 use crate::util::os::Region;
@@ -80,6 +81,15 @@ impl MHeap {
     pub(crate) fn new(reserve: usize, limit: usize) -> std::io::Result<MHeap> {
         let reserve = reserve.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         let region = Region::reserve(reserve, PAGE_SIZE)?;
+        if !value::fits_arena(region.base(), region.len()) {
+            // Value words encode a pointer as the address itself, in the low
+            // 48 bits above the immediates (heap/value.rs, invariant (V)).
+            return Err(std::io::Error::other(format!(
+                "the arena at {:#x}..{:#x} is outside the 48-bit range value words can point into",
+                region.base(),
+                region.base() + region.len()
+            )));
+        }
         let npages = reserve >> PAGE_SHIFT;
         // A zeroed allocation: the OS maps these pages lazily, so a large,
         // mostly unused table costs address space, not memory.

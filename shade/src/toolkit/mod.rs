@@ -6,11 +6,20 @@
 //! * `cleanup`: functions that run after an object died (`Mutator::add_cleanup`).
 //! * `vec`: `GcVec`, a growable vector of pointers in the heap.
 //! * `weak_set`: `WeakSet`, a weak hash set looked up by content (interning).
+//! * `value`: `Value`, a dynamically typed word (number, integer, boolean,
+//!   nil or object), and `ValueSlot`, the heap field holding one.
+//! * `erased`: `GcAny`, a pointer to an object of any type (downcast, trait
+//!   objects).
+//! * `stack`: `RootStack`, a mutator's unbarriered value stack, scanned as a
+//!   root.
 //!
 //! Their collector side (clearing at mark termination, running cleanups)
 //! is `gc/weak.rs`.
 
 pub(crate) mod cleanup;
+pub(crate) mod erased;
+pub(crate) mod stack;
+pub(crate) mod value;
 pub(crate) mod vec;
 pub(crate) mod weak;
 pub(crate) mod weak_set;
