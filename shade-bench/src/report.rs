@@ -225,8 +225,9 @@ struct Target {
     judged: Option<(String, bool)>,
 }
 
-/// The benchmark issue's targets (W1-W6) and the weak-reference issue's
-/// (W10), judged from this run's medians:
+/// The benchmark issue's targets (W1-W6), the runtime issue's (W9: the
+/// Umbra VM) and the weak-reference issue's (W10), judged from this run's
+/// medians:
 /// every target is listed, with "not measured" when a peer it compares
 /// with was not run (deselected, or its toolchain missing).
 fn targets(results: &Results<'_>) -> Vec<Target> {
@@ -306,6 +307,26 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
             let machine = metric("shared", "shade", "machine 2T/1T")
                 .map_or(String::new(), |m| format!(" (machine: {m:.2}× for pure arithmetic)"));
             (format!("{r:.2}×{machine}"), r >= 1.6)
+        }),
+    });
+    for id in ["vm-fib", "vm-method"] {
+        v.push(Target {
+            workload: "W9",
+            what: format!("{id}: Umbra on Shade ≤ 1.15× the same VM with no memory management"),
+            judged: at_most(time_ratio(id, "leak"), 1.15, &times),
+        });
+        v.push(Target {
+            workload: "W9",
+            what: format!("{id}: polling at every call and back-edge ≤ 1.03× never polling"),
+            judged: at_most(time_ratio(id, "shade-nopoll"), 1.03, &times),
+        });
+    }
+    v.push(Target {
+        workload: "W9",
+        what: "vm-alloc: Umbra on Shade ≤ 0.6× the same VM on Rc (peak RSS ratio shown)".into(),
+        judged: time_ratio("vm-alloc", "rc").map(|r| {
+            let rss = rss_ratio("vm-alloc", "rc").map_or(String::new(), |m| format!(", peak RSS {m:.2}×"));
+            (format!("{r:.2}×{rss}"), r <= 0.6)
         }),
     });
     v.push(Target {

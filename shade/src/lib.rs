@@ -76,7 +76,7 @@ pub use api::config::{Config, HeapError};
 pub use api::error::AllocError;
 pub use api::gc::Gc;
 pub use api::heap::Heap;
-pub use api::mutator::{Mutator, ParkedMutator};
+pub use api::mutator::{Mutator, ParkedMutator, Poll};
 pub use api::root::{Local, Root};
 pub use api::slot::Slot;
 pub use api::stats::{CycleInfo, HeapStats};
@@ -87,7 +87,7 @@ pub use heap::object::{AsDyn, DynTable};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
-pub use toolkit::erased::GcAny;
+pub use toolkit::erased::{GcAny, Typed};
 pub use toolkit::stack::RootStack;
 pub use toolkit::value::{Value, ValueKind, ValueSlot};
 pub use toolkit::vec::GcVec;

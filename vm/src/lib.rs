@@ -20,6 +20,7 @@
 //! assert_eq!(out, "6765\n");
 //! ```
 
+pub mod baseline;
 pub mod compiler;
 pub mod reader;
 pub mod vm;

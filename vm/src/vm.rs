@@ -472,6 +472,7 @@ impl Vm {
             // this mutator: every borrow of it has ended here.
             mu.safepoint();
             let m: &Mutator = mu;
+            let poll_flag = m.poll();
             let strings = strings.get(m);
             let mut fr = *frames.last().expect("a frame");
             let mut code: &[Op] = &program.protos[fr.proto as usize].code;
@@ -591,7 +592,7 @@ impl Vm {
                     }
                     Op::Loop(t) => {
                         fr.ip = t as usize;
-                        if poll && m.safepoint_requested() {
+                        if poll && poll_flag.requested() {
                             save_ip!();
                             continue 'outer;
                         }
@@ -600,7 +601,12 @@ impl Vm {
                         let argc = argc as usize;
                         let fpos = stack.len() - argc - 1;
                         let f = stack.get(m, fpos);
-                        if let Some(c) = f.downcast::<Closure>(m) {
+                        // One type lookup for both tests.
+                        let Some(t) = f.as_object().map(|o| o.typed(m)) else {
+                            save_ip!();
+                            return Err(format!("cannot call a {}", type_name(m, f)));
+                        };
+                        if let Some(c) = t.downcast::<Closure>() {
                             let p = &program.protos[c.proto as usize];
                             if p.arity as usize != argc {
                                 save_ip!();
@@ -617,10 +623,10 @@ impl Vm {
                             frames.push(fr);
                             code = &p.code;
                             upvals = c.upvals.get(m);
-                            if poll && m.safepoint_requested() {
+                            if poll && poll_flag.requested() {
                                 continue 'outer;
                             }
-                        } else if let Some(n) = f.downcast::<Native>(m) {
+                        } else if let Some(n) = t.downcast::<Native>() {
                             let mut buf = [Value::NIL; 16];
                             if argc > buf.len() {
                                 save_ip!();

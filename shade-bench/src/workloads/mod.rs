@@ -27,6 +27,7 @@ pub mod gcbench;
 pub mod latency;
 pub mod shared;
 pub mod stores;
+pub mod vm;
 pub mod weak;
 pub mod write_barrier;
 
@@ -66,6 +67,9 @@ pub enum WorkloadId {
     /// Weak references: a string intern table (WeakSet vs a hand-pruned
     /// HashMap of Rc) and the cost of a weak upgrade, marking off and on.
     Weak,
+    /// Umbra, the bytecode VM of `vm/`: dispatch (fib, method calls) vs the
+    /// same VM with no memory management, allocation vs the same VM on Rc.
+    Vm,
 }
 
 impl WorkloadId {
@@ -80,6 +84,7 @@ impl WorkloadId {
             WorkloadId::WriteBarrier => "write-barrier",
             WorkloadId::Shared => "shared",
             WorkloadId::Weak => "weak",
+            WorkloadId::Vm => "vm",
         }
     }
 }
@@ -320,6 +325,7 @@ pub fn all() -> Vec<Bench> {
     v.extend(write_barrier::benches());
     v.extend(shared::benches());
     v.extend(weak::benches());
+    v.extend(vm::benches());
     crates::attach(&mut v);
     external::attach(&mut v);
     v

@@ -319,6 +319,32 @@ impl Mutator {
         self.runtime().stw.flag.load(Relaxed)
     }
 
+    /// A handle for polling [`safepoint_requested`](Mutator::safepoint_requested)
+    /// from a hot loop: it holds the flag's address, so each poll is the
+    /// one load of the flag (`safepoint_requested` also loads the
+    /// mutator's runtime pointer, which a compiler cannot always keep in a
+    /// register across the loop's stores).
+    ///
+    /// ```
+    /// use shade::{Config, Heap};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut mu = heap.mutator();
+    /// 'run: loop {
+    ///     let poll = mu.poll();
+    ///     for i in 0..1000 {
+    ///         if poll.requested() {
+    ///             continue 'run; // leave the borrow, then reach the safepoint
+    ///         }
+    ///         if i == 999 { break 'run; }
+    ///     }
+    /// }
+    /// mu.safepoint();
+    /// ```
+    #[inline]
+    pub fn poll(&self) -> Poll<'_> {
+        Poll { flag: &self.runtime().stw.flag }
+    }
+
     /// Runs a full collection (mark and sweep) now and waits for it (Go's
     /// `runtime.GC()`). The mutator is parked meanwhile.
     ///
@@ -429,6 +455,27 @@ impl Drop for Mutator {
 impl std::fmt::Debug for Mutator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mutator").field("heap", &self.rt.id).finish_non_exhaustive()
+    }
+}
+
+/// The safepoint poll of a mutator ([`Mutator::poll`]), valid while the
+/// mutator is borrowed.
+#[derive(Clone, Copy)]
+pub struct Poll<'m> {
+    flag: &'m std::sync::atomic::AtomicBool,
+}
+
+impl Poll<'_> {
+    /// Whether a safepoint would do anything now (one relaxed load).
+    #[inline(always)]
+    pub fn requested(self) -> bool {
+        self.flag.load(Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Poll<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Poll({})", self.requested())
     }
 }
 

@@ -121,6 +121,17 @@ impl<'m> GcAny<'m> {
         Some(unsafe { &*(cast.0)(self.ptr.as_ptr()) })
     }
 
+    /// The object with its type looked up once, for code that tests it
+    /// against several types (an interpreter's call: closure? native?):
+    /// each test on the result is a compare, with no further lookup.
+    ///
+    /// # Panics
+    /// If the object is not in `mu`'s heap.
+    #[inline]
+    pub fn typed(self, mu: &Mutator) -> Typed<'m> {
+        Typed { obj: self, info: self.info(mu) }
+    }
+
     /// The object's type name (`std::any::type_name`).
     ///
     /// # Panics
@@ -139,6 +150,68 @@ impl<'m> GcAny<'m> {
     #[inline]
     pub fn as_ptr(self) -> *const u8 {
         self.ptr.as_ptr()
+    }
+}
+
+/// An erased pointer with its type descriptor at hand
+/// ([`GcAny::typed`]): `is`, `downcast` and `to_dyn` without the heap
+/// lookup.
+///
+/// ```
+/// use shade::{Config, GcAny, Heap};
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mu = heap.mutator();
+/// let t = GcAny::from(mu.alloc(7u64)).typed(&mu);
+/// assert!(!t.is::<u32>());
+/// assert_eq!(*t.downcast::<u64>().unwrap(), 7);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Typed<'m> {
+    obj: GcAny<'m>,
+    info: &'static TypeInfo,
+}
+
+impl<'m> Typed<'m> {
+    /// Whether the object is a `T`.
+    #[inline]
+    pub fn is<T: 'static>(self) -> bool {
+        self.info.type_id == TypeId::of::<T>()
+    }
+
+    /// The object as a `T`, if it is one.
+    #[inline]
+    pub fn downcast<T: 'static>(self) -> Option<Gc<'m, T>> {
+        if self.is::<T>() {
+            // SAFETY: as in `GcAny::downcast`: `info` is the object's span's.
+            Some(unsafe { Gc::from_raw(self.obj.addr()) })
+        } else {
+            None
+        }
+    }
+
+    /// The object as the trait object `Tr`, if its type registered `Tr`.
+    #[inline]
+    pub fn to_dyn<Tr: ?Sized + 'static>(self) -> Option<&'m Tr> {
+        let cast = self.info.dyn_table.find::<Tr>()?;
+        // SAFETY: as in `GcAny::to_dyn`.
+        Some(unsafe { &*(cast.0)(self.obj.as_ptr()) })
+    }
+
+    /// The erased pointer.
+    #[inline]
+    pub fn object(self) -> GcAny<'m> {
+        self.obj
+    }
+
+    /// The object's type name.
+    pub fn type_name(self) -> &'static str {
+        (self.info.name)()
+    }
+}
+
+impl fmt::Debug for Typed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Typed({:p}: {})", self.obj.ptr, (self.info.name)())
     }
 }
 
