@@ -89,6 +89,7 @@ pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
 pub use toolkit::erased::{GcAny, Typed};
 pub use toolkit::stack::RootStack;
+pub use toolkit::tail::{Str, StrHead, Tail};
 pub use toolkit::value::{Value, ValueKind, ValueSlot};
 pub use toolkit::vec::GcVec;
 pub use toolkit::weak::{Weak, WeakRoot};

@@ -385,3 +385,77 @@ fn values_and_root_stacks_under_concurrent_marking() {
     }
     forced.stop(Some(&mut mu));
 }
+
+#[derive(Trace)]
+#[shade(dyn(Describe))]
+struct ProtoHead {
+    arity: u32,
+}
+impl Describe for ProtoHead {
+    fn describe(&self) -> String {
+        format!("proto/{}", self.arity)
+    }
+}
+
+#[test]
+fn a_tail_object_keeps_its_inline_elements_alive_and_drops_them_once() {
+    use common::{DropLog, DropToken};
+    let heap = common::heap();
+    let mut mu = heap.mutator();
+    let kept: Vec<_> = (0..4).map(|i| obj(&mu, 100 + i)).collect();
+    let weak: Vec<_> = kept.iter().map(|&o| WeakRoot::new(&mu, o)).collect();
+    let c = mu.alloc_tail(ProtoHead { arity: 2 }, 4, |i| ValueSlot::new(Value::object(kept[i])));
+    let c = mu.local(c);
+    for _ in 0..2 {
+        mu.collect();
+    }
+    let t = c.get(&mu);
+    assert_eq!(t.arity, 2);
+    for (i, s) in t.tail().iter().enumerate() {
+        assert_eq!(s.get(&mu).downcast::<Obj>(&mu).unwrap().id, 100 + i as u64);
+    }
+    assert_eq!(GcAny::from(t).to_dyn::<dyn Describe>(&mu).unwrap().describe(), "proto/2", "the header's traits");
+    t.tail()[1].set(&mu, Value::NIL);
+    assert!(dies_within(&mut mu, &weak[1], 3), "a cleared tail element stayed alive");
+    assert!(weak[0].upgrade(&mu).is_some() && weak[3].upgrade(&mu).is_some());
+
+    // Drop glue: the header and exactly the elements built, once, also
+    // when the initialiser panics midway.
+    let log = DropLog::new(20);
+    let _ = mu.alloc_tail(DropToken::new(&log, 0), 5, |i| DropToken::new(&log, 1 + i));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mu.alloc_tail(DropToken::new(&log, 10), 5, |i| {
+            if i == 3 {
+                panic!("init fails");
+            }
+            DropToken::new(&log, 11 + i)
+        })
+    }));
+    for _ in 0..3 {
+        mu.collect();
+    }
+    log.assert_range(0..6, 1, "tail and elements");
+    log.assert_range(10..14, 1, "tail built up to the panic");
+    log.assert_range(14..20, 0, "never built");
+}
+
+#[test]
+fn strings_are_validated_once_and_intern_by_str() {
+    let heap = common::heap();
+    let mut mu = heap.mutator();
+    let set = mu.root(shade::WeakSet::<shade::Str>::alloc(&mu));
+    let a = set.get(&mu).intern(&mu, "héllo", |mu| mu.alloc_string("héllo"));
+    let b = set.get(&mu).intern(&mu, "héllo", |mu| mu.alloc_string("héllo"));
+    assert!(Gc::ptr_eq(a, b), "one object per content");
+    assert_eq!(a.as_str(), "héllo");
+    assert_eq!(a.len(), "héllo".len());
+    assert_eq!(a.hash_code(), mu.alloc_string("héllo").hash_code());
+    assert_ne!(a.hash_code(), mu.alloc_string("hello").hash_code());
+    let empty = mu.alloc_string("");
+    assert_eq!(empty.as_str(), "");
+    let weak = WeakRoot::new(&mu, mu.alloc_string("transient"));
+    let _ = set.get(&mu).intern(&mu, "transient2", |mu| mu.alloc_string("transient2"));
+    mu.collect();
+    assert!(weak.upgrade(&mu).is_none());
+    assert!(set.get(&mu).get(&mu, "transient2").is_none(), "a dead string left the intern table");
+}

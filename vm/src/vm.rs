@@ -17,12 +17,12 @@
 //!   jump. Only when a collection asks does it save its instruction
 //!   pointer, leave the inner loop (ending every borrow), call `safepoint`,
 //!   and re-derive its state from the frames.
-//! * Strings are `Array<u8>` objects interned in a `WeakSet`, so equal
+//! * Strings are `Str` objects interned in a `WeakSet`, so equal
 //!   strings are one object (identity is equality) and strings made at run
 //!   time vanish from the table when they die.
 
 use crate::compiler::{Capture, Op, Program};
-use shade::{Array, Config, Gc, Heap, Mutator, Root, RootStack, Slot, Trace, Value, ValueKind, ValueSlot, WeakSet};
+use shade::{Config, Gc, Heap, Mutator, Root, RootStack, Str, Tail, Trace, Value, ValueKind, ValueSlot, WeakSet};
 use std::fmt::Write as _;
 
 /// The behaviour every heap object of the language shares, called through
@@ -34,13 +34,16 @@ pub trait Object {
     fn write(&self, mu: &Mutator, out: &mut String, depth: usize);
 }
 
-/// A function value: a prototype and the values it captured.
+/// A closure's header: its prototype.
 #[derive(Trace)]
 #[shade(dyn(Object))]
-pub struct Closure {
+pub struct FnHead {
     pub proto: u32,
-    pub upvals: Slot<Array<ValueSlot>>,
 }
+
+/// A function value: the prototype and the values it captured, inline in
+/// one object.
+pub type Closure = Tail<FnHead, ValueSlot>;
 
 /// A box: a variable that closures capture and someone assigns.
 #[derive(Trace)]
@@ -64,7 +67,7 @@ pub struct Native {
     pub id: u32,
 }
 
-impl Object for Closure {
+impl Object for FnHead {
     fn kind(&self) -> &'static str {
         "function"
     }
@@ -138,9 +141,10 @@ pub fn write_value(mu: &Mutator, v: Value<'_>, out: &mut String, depth: usize) {
             let _ = write!(out, "{}", v.as_number().expect("number"));
         }
         ValueKind::Object => {
-            if let Some(s) = v.downcast::<Array<u8>>(mu) {
+            if let Some(s) = v.downcast::<Str>(mu) {
                 out.push_str(s.as_str());
             } else if let Some(o) = v.to_dyn::<dyn Object>(mu) {
+                // Closures too: a `Tail`'s traits are its header's.
                 o.write(mu, out, depth);
             } else {
                 out.push_str("<object>");
@@ -155,7 +159,7 @@ fn type_name(mu: &Mutator, v: Value<'_>) -> &'static str {
         ValueKind::Bool => "boolean",
         ValueKind::Int | ValueKind::Number => "number",
         ValueKind::Object => {
-            if v.is::<Array<u8>>(mu) {
+            if v.is::<Str>(mu) {
                 "string"
             } else {
                 v.to_dyn::<dyn Object>(mu).map_or("object", |o| o.kind())
@@ -169,7 +173,7 @@ pub struct NativeCx<'a, 'm> {
     pub mu: &'m Mutator,
     pub args: &'a [Value<'m>],
     pub out: &'a mut String,
-    pub strings: Gc<'m, WeakSet<Array<u8>>>,
+    pub strings: Gc<'m, WeakSet<Str>>,
 }
 
 type NativeFn = for<'a, 'm> fn(&mut NativeCx<'a, 'm>) -> Result<Value<'m>, String>;
@@ -188,7 +192,7 @@ impl<'m> NativeCx<'_, 'm> {
     }
 
     fn intern(&self, s: &str) -> Value<'m> {
-        Value::object(self.strings.intern(self.mu, s.as_bytes(), |mu| mu.alloc_str(s)))
+        Value::object(self.strings.intern(self.mu, s, |mu| mu.alloc_string(s)))
     }
 
     fn alloc<T: Trace + Send + Sync + 'static>(&self, v: T) -> Result<Gc<'m, T>, String> {
@@ -252,7 +256,7 @@ pub const NATIVES: &[(&str, NativeFn)] = &[
     }),
     ("len", |cx| {
         cx.arity("len", 1)?;
-        match cx.args[0].downcast::<Array<u8>>(cx.mu) {
+        match cx.args[0].downcast::<Str>(cx.mu) {
             Some(s) => Ok(Value::try_int(s.as_str().chars().count() as i64).unwrap_or(Value::NIL)),
             None => Err(format!("len: expected a string, got {}", type_name(cx.mu, cx.args[0]))),
         }
@@ -304,7 +308,7 @@ pub struct Vm {
     globals: RootStack,
     defined: Vec<bool>,
     consts: RootStack,
-    strings: Root<WeakSet<Array<u8>>>,
+    strings: Root<WeakSet<Str>>,
     program: Program,
     frames: Vec<Frame>,
     /// What `print` wrote.
@@ -379,7 +383,7 @@ impl Vm {
     /// A VM on `heap` (attaches a mutator on this thread).
     pub fn on(heap: Heap) -> Vm {
         let mu = heap.mutator();
-        let strings = mu.root(WeakSet::<Array<u8>>::alloc(&mu));
+        let strings = mu.root(WeakSet::<Str>::alloc(&mu));
         Vm {
             stack: RootStack::with_capacity(&mu, 1024),
             globals: RootStack::new(&mu),
@@ -421,7 +425,7 @@ impl Vm {
         let strings = self.strings.get(mu);
         self.consts.clear(mu);
         for s in &program.strings {
-            let v = strings.intern(mu, s.as_bytes(), |mu| mu.alloc_str(s));
+            let v = strings.intern(mu, s.as_str(), |mu| mu.alloc_string(s));
             self.consts.push(mu, Value::object(v));
         }
         self.program = program;
@@ -461,7 +465,7 @@ impl Vm {
         {
             let m: &Mutator = mu;
             let main = program.main;
-            let c = m.try_alloc(Closure { proto: main, upvals: Slot::null() }).map_err(|e| e.to_string())?;
+            let c = m.try_alloc_tail(FnHead { proto: main }, 0, |_| ValueSlot::nil()).map_err(|e| e.to_string())?;
             stack.push(m, Value::object(c));
             let base = stack.len();
             stack.resize(m, base + program.protos[main as usize].nslots as usize, Value::NIL);
@@ -476,10 +480,10 @@ impl Vm {
             let strings = strings.get(m);
             let mut fr = *frames.last().expect("a frame");
             let mut code: &[Op] = &program.protos[fr.proto as usize].code;
-            let closure_upvals = |stack: &RootStack, base: usize| -> Option<Gc<'_, Array<ValueSlot>>> {
-                stack.get(m, base - 1).downcast::<Closure>(m).expect("a frame's closure").upvals.get(m)
+            let closure_of = |stack: &RootStack, base: usize| -> Gc<'_, Closure> {
+                stack.get(m, base - 1).downcast::<Closure>(m).expect("a frame's closure")
             };
-            let mut upvals = closure_upvals(stack, fr.base);
+            let mut closure = closure_of(stack, fr.base);
             macro_rules! save_ip {
                 () => {
                     frames.last_mut().expect("a frame").ip = fr.ip
@@ -538,16 +542,16 @@ impl Vm {
                         stack.set(m, i, Value::object(b));
                     }
                     Op::GetUpval(u) => {
-                        let v = upvals.expect("upvalues")[u as usize].get(m);
+                        let v = closure.tail()[u as usize].get(m);
                         stack.push(m, v);
                     }
                     Op::GetUpvalBoxed(u) => {
-                        let b = upvals.expect("upvalues")[u as usize].get(m).downcast::<Cell>(m).expect("a box");
+                        let b = closure.tail()[u as usize].get(m).downcast::<Cell>(m).expect("a box");
                         stack.push(m, b.v.get(m));
                     }
                     Op::SetUpvalBoxed(u) => {
                         let v = pop!();
-                        let b = upvals.expect("upvalues")[u as usize].get(m).downcast::<Cell>(m).expect("a box");
+                        let b = closure.tail()[u as usize].get(m).downcast::<Cell>(m).expect("a box");
                         b.v.set(m, v);
                     }
                     Op::GetGlobal(g) => {
@@ -622,7 +626,7 @@ impl Vm {
                             fr = Frame { proto: c.proto, base, ip: 0 };
                             frames.push(fr);
                             code = &p.code;
-                            upvals = c.upvals.get(m);
+                            closure = c;
                             if poll && poll_flag.requested() {
                                 continue 'outer;
                             }
@@ -659,26 +663,21 @@ impl Vm {
                         let Some(&caller) = frames.last() else { return Ok(()) };
                         fr = caller;
                         code = &program.protos[fr.proto as usize].code;
-                        upvals = closure_upvals(stack, fr.base);
+                        closure = closure_of(stack, fr.base);
                     }
                     Op::Closure(pi) => {
                         let p = &program.protos[pi as usize];
-                        let c = if p.captures.is_empty() {
-                            alloc!(Closure { proto: pi, upvals: Slot::null() })
-                        } else {
-                            let ups = match m.try_alloc_array(p.captures.len(), |i| {
-                                ValueSlot::new(match p.captures[i] {
-                                    Capture::Local(s) => stack.get(m, fr.base + s as usize),
-                                    Capture::Upval(u) => upvals.expect("upvalues")[u as usize].get(m),
-                                })
-                            }) {
-                                Ok(a) => a,
-                                Err(e) => {
-                                    save_ip!();
-                                    return Err(e.to_string());
-                                }
-                            };
-                            alloc!(Closure { proto: pi, upvals: Slot::new(ups) })
+                        let c = match m.try_alloc_tail(FnHead { proto: pi }, p.captures.len(), |i| {
+                            ValueSlot::new(match p.captures[i] {
+                                Capture::Local(s) => stack.get(m, fr.base + s as usize),
+                                Capture::Upval(u) => closure.tail()[u as usize].get(m),
+                            })
+                        }) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                save_ip!();
+                                return Err(e.to_string());
+                            }
                         };
                         stack.push(m, Value::object(c));
                     }

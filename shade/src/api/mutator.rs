@@ -103,7 +103,7 @@ impl Mutator {
     /// and the noscan bit fold away and the fast path is the cache lookup,
     /// the span's free-bit scan and the allocate-black test.
     #[inline(always)]
-    fn alloc_raw(&self, size: usize, noscan: bool, ty: &'static TypeInfo) -> Result<usize, AllocError> {
+    pub(crate) fn alloc_raw(&self, size: usize, noscan: bool, ty: &'static TypeInfo) -> Result<usize, AllocError> {
         let (base, span) = match class_for(size) {
             Some(c) => {
                 let sc = SpanClass::new(c, noscan);
@@ -140,7 +140,7 @@ impl Mutator {
     /// got a mutator of it), so a count of one means all those heaps are
     /// this one.
     #[inline]
-    fn check_pointers<T: Trace>(&self, value: &T) {
+    pub(crate) fn check_pointers<T: Trace>(&self, value: &T) {
         if T::NO_TRACE {
             return;
         }

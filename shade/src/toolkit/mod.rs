@@ -10,6 +10,8 @@
 //!   nil or object), and `ValueSlot`, the heap field holding one.
 //! * `erased`: `GcAny`, a pointer to an object of any type (downcast, trait
 //!   objects).
+//! * `tail`: `Tail<H, T>`, a header and an inline variable-length tail in
+//!   one object, and `Str`, a string validated once.
 //! * `stack`: `RootStack`, a mutator's unbarriered value stack, scanned as a
 //!   root.
 //!
@@ -19,6 +21,7 @@
 pub(crate) mod cleanup;
 pub(crate) mod erased;
 pub(crate) mod stack;
+pub(crate) mod tail;
 pub(crate) mod value;
 pub(crate) mod vec;
 pub(crate) mod weak;
