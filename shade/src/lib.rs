@@ -88,6 +88,7 @@ pub use heap::object::{AsDyn, DynTable};
 pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
 pub use toolkit::erased::{GcAny, Typed};
+pub use toolkit::plain::{Plain, PlainCell};
 pub use toolkit::stack::RootStack;
 pub use toolkit::tail::{Str, StrHead, Tail};
 pub use toolkit::value::{Value, ValueKind, ValueSlot};

@@ -185,6 +185,63 @@ impl Mutator {
         Ok(unsafe { Gc::from_raw(base) })
     }
 
+    /// Allocates `value`, which need not be `Send`, provided it has no
+    /// destructor (checked at compile time): an object with `Cell` fields,
+    /// say, pointed to by slots of other such objects.
+    ///
+    /// `alloc` requires `Send` because a sweep may run an object's
+    /// destructor on any thread. An object without drop glue runs no code
+    /// when it is freed, so no other thread ever acts on it: the marker only
+    /// calls its `Trace::trace`, which reads atomic slots and nothing a
+    /// `Cell` holds (`Trace`'s contract). The types keep it on this thread:
+    /// a `Slot<T>` to a `!Sync` `T` is neither `Send` nor `Sync`, `Root<T>`
+    /// crosses threads only for `T: Send + Sync`, and erasing a pointer
+    /// (`GcAny`, `Value`) needs `T: Sync`.
+    ///
+    /// ```
+    /// use shade::{Config, Heap, Slot, Trace};
+    /// use std::cell::Cell;
+    ///
+    /// #[derive(Trace)]
+    /// struct Node { visits: Cell<u32>, next: Slot<Node> }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mu = heap.mutator();
+    /// let a = mu.alloc_local(Node { visits: Cell::new(0), next: Slot::null() });
+    /// let b = mu.alloc_local(Node { visits: Cell::new(0), next: Slot::new(a) });
+    /// b.next.get(&mu).unwrap().visits.set(1);
+    /// assert_eq!(a.visits.get(), 1);
+    /// ```
+    ///
+    /// A type with a destructor must be `Send` and go through `alloc`
+    /// (a compile-time error here; `tests/compile_fail/alloc_local_with_drop.rs`).
+    #[inline]
+    pub fn alloc_local<T: Trace + 'static>(&self, value: T) -> Gc<'_, T> {
+        match self.try_alloc_local(value) {
+            Ok(g) => g,
+            Err(e) => alloc_failed(e),
+        }
+    }
+
+    /// Fallible [`alloc_local`](Mutator::alloc_local).
+    #[inline]
+    pub fn try_alloc_local<T: Trace + 'static>(&self, value: T) -> Result<Gc<'_, T>, AllocError> {
+        const {
+            assert!(
+                !std::mem::needs_drop::<T>(),
+                "shade: alloc_local: a type with a destructor must be Send (use alloc): a sweep may drop it on another thread"
+            )
+        };
+        const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
+        self.check_pointers(&value);
+        let size = object_size(std::mem::size_of::<T>());
+        let base = self.alloc_raw(size, T::NO_TRACE, &SizedInfo::<T>::INFO)?;
+        // SAFETY: as in `try_alloc`.
+        unsafe { (base as *mut T).write(value) };
+        // SAFETY: as in `try_alloc`.
+        Ok(unsafe { Gc::from_raw(base) })
+    }
+
     /// Allocates an array of `len` elements, element `i` being `init(i)`.
     ///
     /// # Panics

@@ -12,6 +12,8 @@
 //!   objects).
 //! * `tail`: `Tail<H, T>`, a header and an inline variable-length tail in
 //!   one object, and `Str`, a string validated once.
+//! * `plain`: `PlainCell<T>`, a mutable plain-data field that keeps its
+//!   object `Sync`.
 //! * `stack`: `RootStack`, a mutator's unbarriered value stack, scanned as a
 //!   root.
 //!
@@ -20,6 +22,7 @@
 
 pub(crate) mod cleanup;
 pub(crate) mod erased;
+pub(crate) mod plain;
 pub(crate) mod stack;
 pub(crate) mod tail;
 pub(crate) mod value;
