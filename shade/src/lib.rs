@@ -78,7 +78,7 @@ pub use api::gc::Gc;
 pub use api::heap::Heap;
 pub use api::mutator::{Mutator, ParkedMutator, Poll};
 pub use api::root::{Local, Root};
-pub use api::slot::Slot;
+pub use api::slot::{Member, Slot};
 pub use api::stats::{CycleInfo, HeapStats};
 pub use api::trace::{Trace, Tracer};
 pub use barrier::wbbuf::BarrierStats;

@@ -459,3 +459,29 @@ fn strings_are_validated_once_and_intern_by_str() {
     assert!(weak.upgrade(&mu).is_none());
     assert!(set.get(&mu).get(&mu, "transient2").is_none(), "a dead string left the intern table");
 }
+
+#[derive(Trace)]
+struct Leaf {
+    parent: shade::Member<Obj>,
+}
+
+#[test]
+fn a_member_is_never_null_and_follows_the_slot_rules() {
+    let heap = common::heap();
+    let mut mu = heap.mutator();
+    let p = obj(&mu, 7);
+    let w = WeakRoot::new(&mu, p);
+    let leaf = mu.local(mu.alloc(Leaf { parent: shade::Member::new(p) }));
+    mu.collect();
+    assert_eq!(leaf.get(&mu).parent.get(&mu).id, 7, "a member keeps its target");
+    leaf.get(&mu).parent.set(&mu, obj(&mu, 8));
+    assert!(dies_within(&mut mu, &w, 3), "the replaced target died");
+    assert_eq!(leaf.get(&mu).parent.get(&mu).id, 8);
+    // Outside the heap: no read; a stale one cannot be allocated either.
+    let on_stack = shade::Member::new(obj(&mu, 9));
+    let msg = expect_panic("member outside the heap", || on_stack.get(&mu).id);
+    assert!(msg.contains("not inside an object"), "{msg}");
+    mu.collect();
+    let msg = expect_panic("stale member", || mu.alloc(Leaf { parent: on_stack }));
+    assert!(msg.contains("has no witness"), "{msg}");
+}

@@ -177,6 +177,87 @@ unsafe impl<T: 'static> Trace for Slot<T> {
     }
 }
 
+/// A non-null, mutable pointer field: set when its object is built, never
+/// null afterwards, so reading it needs no `Option` (a closure's prototype,
+/// a node's parent in a tree that always has one).
+///
+/// The rules are [`Slot`]'s: [`Member::new`] records a witness that the
+/// allocation consumes, a `Member` outside the heap cannot be read or
+/// written, and a store goes through the write barrier.
+///
+/// ```
+/// use shade::{Config, Heap, Member, Trace};
+///
+/// #[derive(Trace)]
+/// struct Leaf { parent: Member<u64> }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mu = heap.mutator();
+/// let leaf = mu.alloc(Leaf { parent: Member::new(mu.alloc(1u64)) });
+/// assert_eq!(*leaf.parent.get(&mu), 1);
+/// leaf.parent.set(&mu, mu.alloc(2u64));
+/// assert_eq!(*leaf.parent.get(&mu), 2);
+/// ```
+#[repr(transparent)]
+pub struct Member<T> {
+    slot: Slot<T>,
+}
+
+impl<T: 'static> Member<T> {
+    /// A member pointing at `v`, to be moved into an object allocated on
+    /// this thread before its mutator's next safepoint (as `Slot::new`).
+    #[inline]
+    pub fn new(v: Gc<'_, T>) -> Member<T> {
+        Member { slot: Slot::new(v) }
+    }
+
+    /// Loads the pointer.
+    ///
+    /// # Panics
+    /// If the member does not lie inside an object of `mu`'s heap.
+    #[inline]
+    pub fn get<'m>(&self, mu: &'m Mutator) -> Gc<'m, T> {
+        let p = self.slot.ptr.load(Acquire) as usize;
+        if !mu.in_heap(self.slot.addr()) {
+            outside_heap(self.slot.addr(), p);
+        }
+        #[cfg(debug_assertions)]
+        mu.debug_check_live(p);
+        // SAFETY: as in `Slot::get`; a member is never null (made only
+        // from a `Gc`, and `set` takes a `Gc`).
+        unsafe { Gc::from_raw(p) }
+    }
+
+    /// Stores `v` through the write barrier.
+    ///
+    /// # Panics
+    /// As [`Slot::set`].
+    #[inline]
+    pub fn set(&self, mu: &Mutator, v: Gc<'_, T>) {
+        self.slot.set(mu, v)
+    }
+
+    /// Whether the member points at `v`.
+    #[inline]
+    pub fn points_to(&self, v: Gc<'_, T>) -> bool {
+        self.slot.points_to(v)
+    }
+}
+
+impl<T> fmt::Debug for Member<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Member({:p})", self.slot.ptr.load(Relaxed))
+    }
+}
+
+// SAFETY: exactly `Slot<T>`'s trace (a member is a slot that is never null).
+unsafe impl<T: 'static> Trace for Member<T> {
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        self.slot.trace(t)
+    }
+}
+
 /// Witnesses for `Slot::new`.
 ///
 /// A `Slot` value has no lifetime, so one built with `Slot::new(x)` could be
