@@ -73,7 +73,7 @@ impl<T> Slot<T> {
         T: 'static,
     {
         pending::add(v.addr(), TypeId::of::<T>());
-        Slot { ptr: AtomicPtr::new(v.addr() as *mut u8), _t: PhantomData }
+        Slot { ptr: AtomicPtr::new((v.addr() | UNPLACED) as *mut u8), _t: PhantomData }
     }
 
     /// A slot holding `v` or null.
@@ -92,6 +92,9 @@ impl<T> Slot<T> {
 
     /// Loads the pointer. The acquire pairs with the release in `set`, so
     /// an object published by another thread is seen fully initialised.
+    /// No arena range check while one heap is alive: a slot outside the
+    /// heap holds null or a pointer marked `UNPLACED`, which is tested on
+    /// the loaded value.
     ///
     /// # Panics
     /// If the slot is non-null and does not lie inside an object of `mu`'s
@@ -102,9 +105,7 @@ impl<T> Slot<T> {
         if p == 0 {
             return None;
         }
-        if !mu.in_heap(self.addr()) {
-            outside_heap(self.addr(), p);
-        }
+        check_read(mu, self.addr(), p);
         #[cfg(debug_assertions)]
         mu.debug_check_live(p);
         // SAFETY: the slot is inside an object of this heap, and every
@@ -151,7 +152,7 @@ impl<T> Slot<T> {
     /// Whether the slot points at `v`.
     #[inline]
     pub fn points_to(&self, v: Gc<'_, T>) -> bool {
-        self.ptr.load(Relaxed) as usize == v.addr()
+        self.ptr.load(Relaxed) as usize & !UNPLACED == v.addr()
     }
 }
 
@@ -163,7 +164,7 @@ impl<T> Default for Slot<T> {
 
 impl<T> fmt::Debug for Slot<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Slot({:p})", self.ptr.load(Relaxed))
+        write!(f, "Slot({:#x})", self.ptr.load(Relaxed) as usize & !UNPLACED)
     }
 }
 
@@ -173,7 +174,31 @@ impl<T> fmt::Debug for Slot<T> {
 unsafe impl<T: 'static> Trace for Slot<T> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
-        t.edge_of::<T>(self.ptr.load(Acquire) as usize)
+        t.slot_edge::<T>(&self.ptr)
+    }
+}
+
+/// The low bit of a pointer held by a slot *outside* the heap: `Slot::new`
+/// (and `ValueSlot::new`, `Member::new`) set it, and allocation clears it
+/// when it moves the slot into an object (`Tracer::slot_edge`, after
+/// checking the witness). Payload addresses are 8-aligned, so the bit is
+/// free. It is what lets a read tell a heap slot from a stray one by the
+/// value it loads, with no arena range check: a slot outside the heap can
+/// hold only null or a marked pointer (it is made by `null` or `new`, and
+/// `set` refuses it), and a slot inside the heap only null or an unmarked
+/// one (allocation clears the mark; `set` stores `Gc` addresses).
+pub(crate) const UNPLACED: usize = 1;
+
+/// The check of every read of a non-null slot (`Slot`, `Member`; and
+/// `ValueSlot` for objects): the slot must lie in `mu`'s heap. While one
+/// heap is alive, a clear `UNPLACED` bit proves it (see there); with
+/// several, the slot could be in another heap's object, and then the
+/// result would be bound to the wrong mutator's borrow, so the range is
+/// checked too.
+#[inline(always)]
+pub(crate) fn check_read(mu: &Mutator, slot: usize, p: usize) {
+    if p & UNPLACED != 0 || (crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1 && !mu.in_heap(slot)) {
+        outside_heap(slot, p & !UNPLACED);
     }
 }
 
@@ -218,9 +243,7 @@ impl<T: 'static> Member<T> {
     #[inline]
     pub fn get<'m>(&self, mu: &'m Mutator) -> Gc<'m, T> {
         let p = self.slot.ptr.load(Acquire) as usize;
-        if !mu.in_heap(self.slot.addr()) {
-            outside_heap(self.slot.addr(), p);
-        }
+        check_read(mu, self.slot.addr(), p);
         #[cfg(debug_assertions)]
         mu.debug_check_live(p);
         // SAFETY: as in `Slot::get`; a member is never null (made only
@@ -246,7 +269,7 @@ impl<T: 'static> Member<T> {
 
 impl<T> fmt::Debug for Member<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Member({:p})", self.slot.ptr.load(Relaxed))
+        write!(f, "Member({:#x})", self.slot.ptr.load(Relaxed) as usize & !UNPLACED)
     }
 }
 

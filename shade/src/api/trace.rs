@@ -14,11 +14,13 @@
 //! Use `#[derive(Trace)]`. Hand-written impls are `unsafe`: see the contract
 //! on the trait.
 
+use crate::api::slot::UNPLACED;
 use crate::gc::mark::Marker;
 use crate::heap::object::DynTable;
 use std::any::TypeId;
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
 /// Types that can live in a Shade heap, or inside an object that does.
 ///
@@ -99,6 +101,16 @@ impl Validate {
         }
     }
 
+    /// A pointer in a value being allocated must carry `UNPLACED`: it was
+    /// made by `Slot::new` (anything else would be a slot that was in the
+    /// heap, which cannot be moved out of it).
+    #[inline(always)]
+    fn placed(&mut self, p: usize) {
+        if p & UNPLACED == 0 && self.bad.is_none() {
+            self.bad = Some((p, "was not made by Slot::new / ValueSlot::new"));
+        }
+    }
+
     #[inline(never)]
     fn witness_slow(&mut self, p: usize, ty: TypeId) {
         if self.bad.is_some() {
@@ -114,24 +126,45 @@ impl Validate {
 }
 
 impl Tracer<'_> {
-    /// Visits one pointer to a `T` (payload address; 0 is null).
+    /// Visits the pointer in a slot to a `T`. Validating (a value being
+    /// allocated), the pointer must carry the `UNPLACED` mark of
+    /// `Slot::new` and a witness; the mark is then cleared, as the slot is
+    /// about to be moved into the heap (api/slot.rs, `UNPLACED`).
     #[inline(always)]
-    pub(crate) fn edge_of<T: 'static>(&mut self, p: usize) {
+    pub(crate) fn slot_edge<T: 'static>(&mut self, slot: &AtomicPtr<u8>) {
+        let p = slot.load(Acquire) as usize;
         if p == 0 {
             return;
         }
         match &mut self.kind {
             TracerKind::Mark(m) => m.mark(p),
-            TracerKind::Validate(v) => v.witness(p, TypeId::of::<T>()),
+            TracerKind::Validate(v) => {
+                v.placed(p);
+                v.witness(p & !UNPLACED, TypeId::of::<T>());
+                slot.store((p & !UNPLACED) as *mut u8, Relaxed);
+            }
             TracerKind::Collect(v) => v.push(p),
         }
     }
 
-    /// Visits one erased pointer, to an object of any type (payload
-    /// address; 0 is null): its witness names no type (`AnyObject`).
+    /// The same for a value slot's word (`ValueSlot`; pointers only, the
+    /// witness naming no type: `AnyObject`).
     #[inline(always)]
-    pub(crate) fn edge_any(&mut self, p: usize) {
-        self.edge_of::<AnyObject>(p)
+    pub(crate) fn value_edge(&mut self, slot: &AtomicU64) {
+        let w = slot.load(Acquire);
+        let p = crate::heap::value::pointer_of(w);
+        if p == 0 {
+            return;
+        }
+        match &mut self.kind {
+            TracerKind::Mark(m) => m.mark(p),
+            TracerKind::Validate(v) => {
+                v.placed(p);
+                v.witness(p & !UNPLACED, TypeId::of::<AnyObject>());
+                slot.store(w & !(UNPLACED as u64), Relaxed);
+            }
+            TracerKind::Collect(v) => v.push(p),
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 
 use crate::api::gc::Gc;
 use crate::api::mutator::Mutator;
+use crate::api::slot::UNPLACED;
 use crate::api::trace::{AnyObject, Trace, Tracer};
 use crate::heap::value as word;
 use crate::toolkit::erased::GcAny;
@@ -362,6 +363,9 @@ impl ValueSlot {
         let p = v.pointer();
         if p != 0 {
             crate::api::slot::pending::add(p, TypeId::of::<AnyObject>());
+            // Marked as outside the heap until allocation places it
+            // (api/slot.rs, `UNPLACED`); still a pointer word.
+            return ValueSlot { bits: AtomicU64::new(v.bits | UNPLACED as u64) };
         }
         ValueSlot { bits: AtomicU64::new(v.bits) }
     }
@@ -380,9 +384,7 @@ impl ValueSlot {
     pub fn get<'m>(&self, mu: &'m Mutator) -> Value<'m> {
         let w = self.bits.load(Acquire);
         if word::is_pointer(w) {
-            if !mu.in_heap(self.addr()) {
-                outside_heap(self.addr(), w);
-            }
+            crate::api::slot::check_read(mu, self.addr(), w as usize);
             #[cfg(debug_assertions)]
             mu.debug_check_live(w as usize);
         }
@@ -418,7 +420,7 @@ impl Default for ValueSlot {
 
 impl fmt::Debug for ValueSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v: Value<'_> = Value::from_bits(self.bits.load(Relaxed));
+        let v: Value<'_> = Value::from_bits(self.bits.load(Relaxed) & !(UNPLACED as u64));
         write!(f, "ValueSlot({v:?})")
     }
 }
@@ -429,15 +431,6 @@ impl fmt::Debug for ValueSlot {
 unsafe impl Trace for ValueSlot {
     #[inline(always)]
     fn trace(&self, t: &mut Tracer<'_>) {
-        t.edge_any(word::pointer_of(self.bits.load(Acquire)))
+        t.value_edge(&self.bits)
     }
-}
-
-#[cold]
-#[inline(never)]
-fn outside_heap(slot: usize, target: u64) -> ! {
-    panic!(
-        "shade: ValueSlot at {slot:#x} (holding object {target:#x}) is not inside an object of this mutator's heap; \
-         value slots must live in the heap (ValueSlot::new is for building objects)"
-    )
 }
