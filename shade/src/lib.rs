@@ -94,6 +94,7 @@ pub use toolkit::tail::{Str, StrHead, Tail};
 pub use toolkit::value::{Value, ValueKind, ValueSlot};
 pub use toolkit::vec::GcVec;
 pub use toolkit::weak::{Weak, WeakRoot};
+pub use toolkit::weak_map::WeakMap;
 pub use toolkit::weak_set::WeakSet;
 
 /// The README's Rust examples are compiled and run as doctests, so the

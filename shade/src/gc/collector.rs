@@ -353,6 +353,7 @@ impl Runtime {
         // cleared and their cleanups queued before anything is freed.
         let t_weak = Instant::now();
         let weak = super::weak::process(self);
+        totals += weak.ephemeron_marked;
         let weak_time = t_weak.elapsed();
         self.marking.store(false, Relaxed);
         self.barrier_on.store(self.settings.wbcheck, Relaxed);

@@ -47,6 +47,8 @@
 //! and cleanups registered, with the world stopped (DESIGN.md §5 has the
 //! figure; moving it after the restart is the next step).
 
+use crate::gc::mark::{MarkCounters, Marker};
+use crate::gc::work::GcWork;
 use crate::runtime::Runtime;
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
@@ -72,7 +74,18 @@ pub(crate) struct WeakTable {
     /// Called with the world stopped, `table` allocated, of the type that
     /// registered this function.
     pub(crate) clear: unsafe fn(table: usize, is_marked: &dyn Fn(usize) -> bool) -> usize,
+    /// For ephemeron tables (toolkit/weak_map.rs): marks, through `mark`,
+    /// what the table's live entries keep alive (the values of marked
+    /// keys) and returns how many it marked.
+    ///
+    /// # Safety
+    /// As `clear`, and the table is marked.
+    pub(crate) ephemeron: Option<EphemeronFn>,
 }
+
+/// See `WeakTable::ephemeron`.
+pub(crate) type EphemeronFn =
+    unsafe fn(table: usize, is_marked: &dyn Fn(usize) -> bool, mark: &mut dyn FnMut(usize)) -> usize;
 
 /// The weak cells, weak tables and cleanups one mutator (or, after
 /// detaching, the runtime) registered.
@@ -100,6 +113,10 @@ pub(crate) struct WeakReport {
     pub(crate) cells: usize,
     pub(crate) cleared: usize,
     pub(crate) cleanups_ready: usize,
+    /// Rounds of ephemeron marking (0: no ephemeron table), and what they
+    /// marked.
+    pub(crate) ephemeron_rounds: usize,
+    pub(crate) ephemeron_marked: MarkCounters,
 }
 
 /// The target word of a weak cell.
@@ -119,11 +136,55 @@ fn is_marked(rt: &Runtime, p: usize) -> bool {
     }
 }
 
-/// Mark termination, world stopped, marking complete: prunes dead cells,
-/// clears cells whose target is unmarked, queues cleanups of unmarked
-/// targets.
+/// Ephemerons: marks the values of marked keys in every marked ephemeron
+/// table, drains what they reach, and repeats until a round marks nothing.
+/// A table counts only once it is marked (it may itself become reachable
+/// through an ephemeron value in a later round), and nothing is cleared
+/// before the fixpoint, so chains K1 → V1 ∋ K2 → V2 … are followed to the
+/// end while a value that only reaches its own key keeps nothing alive
+/// (its key must be marked by something else first). Rounds: at most the
+/// length of the longest chain, plus one.
+fn converge_ephemerons(rt: &Runtime, report: &mut WeakReport) {
+    let lists = rt.mutators.lock();
+    let orphans = rt.weak_orphans.lock();
+    let tables: Vec<(usize, EphemeronFn)> = lists
+        .iter()
+        .flat_map(|m| m.weak.lock().tables.iter().filter_map(|t| Some((t.table, t.ephemeron?))).collect::<Vec<_>>())
+        .chain(orphans.tables.iter().filter_map(|t| Some((t.table, t.ephemeron?))))
+        .collect();
+    drop((lists, orphans));
+    if tables.is_empty() {
+        return;
+    }
+    loop {
+        report.ephemeron_rounds += 1;
+        let mut w = GcWork::new();
+        // SAFETY: the runtime and `w` outlive the marker; the world is
+        // stopped and the mark workers are idle, so this is the only marker.
+        let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut w) };
+        let mut found = 0;
+        for &(table, f) in &tables {
+            if is_marked(rt, table) {
+                // SAFETY: the table is marked (allocated), registered with
+                // its own type's function; the world is stopped.
+                found += unsafe { f(table, &|p| is_marked(rt, p), &mut |p| m.mark(p)) };
+            }
+        }
+        m.drain();
+        m.dispose();
+        report.ephemeron_marked += m.counters;
+        if found == 0 {
+            return;
+        }
+    }
+}
+
+/// Mark termination, world stopped, marking complete: converges the
+/// ephemeron tables, then prunes dead cells, clears cells whose target is
+/// unmarked, queues cleanups of unmarked targets.
 pub(crate) fn process(rt: &Runtime) -> WeakReport {
     let mut report = WeakReport::default();
+    converge_ephemerons(rt, &mut report);
     let mut ready = Vec::new();
     let mut one = |l: &mut WeakLists| {
         l.cells.retain(|&c| {

@@ -6,6 +6,8 @@
 //! * `cleanup`: functions that run after an object died (`Mutator::add_cleanup`).
 //! * `vec`: `GcVec`, a growable vector of pointers in the heap.
 //! * `weak_set`: `WeakSet`, a weak hash set looked up by content (interning).
+//! * `weak_map`: `WeakMap`, an ephemeron table (a value lives as long as its
+//!   key).
 //! * `value`: `Value`, a dynamically typed word (number, integer, boolean,
 //!   nil or object), and `ValueSlot`, the heap field holding one.
 //! * `erased`: `GcAny`, a pointer to an object of any type (downcast, trait
@@ -28,4 +30,5 @@ pub(crate) mod tail;
 pub(crate) mod value;
 pub(crate) mod vec;
 pub(crate) mod weak;
+pub(crate) mod weak_map;
 pub(crate) mod weak_set;

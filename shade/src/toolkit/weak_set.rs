@@ -111,7 +111,7 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
             hasher: RandomState::new(),
             _t: PhantomData,
         });
-        mu.st.weak.lock().tables.push(WeakTable { table: set.addr(), clear: clear_dead::<T> });
+        mu.st.weak.lock().tables.push(WeakTable { table: set.addr(), clear: clear_dead::<T>, ephemeron: None });
         set
     }
 
