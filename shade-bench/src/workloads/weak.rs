@@ -13,9 +13,15 @@
 //!   collection running: the upgrade is a load and the marking test),
 //!   `shade-marking` (another thread forces collections back to back, so
 //!   most upgrades also shade their target), `rc` (`std::rc::Weak::upgrade`).
+//! * `weak-termination`: the termination pause with `scaled(4M)` weak
+//!   references (1M at the default scale: `Weak` fields, half of whose
+//!   targets die each cycle) and `scaled(400K)` ephemeron entries (a
+//!   `WeakMap`, live keys), 10 collections: `shade` (both), `shade-weak`,
+//!   `shade-ephemeron`, `shade-none` (the same live heap without either),
+//!   so the pause each costs is the difference.
 
 use super::{Bench, Forcer, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
-use shade::{Array, Config, Gc, Heap, Mutator, Slot, WeakRoot, WeakSet};
+use shade::{Array, Config, Gc, Heap, Mutator, Slot, Trace, Weak, WeakMap, WeakRoot, WeakSet};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::rc::{Rc, Weak as RcWeak};
@@ -82,7 +88,114 @@ pub fn benches() -> Vec<Bench> {
                 Peer { name: "rc", about: "std::rc::Weak::upgrade", kind: PeerKind::InProcess(rc_upgrade) },
             ],
         },
+        termination_bench(),
     ]
+}
+
+/// The `weak-termination` benchmark (appended to `benches()`).
+fn termination_bench() -> Bench {
+    Bench {
+        id: "weak-termination",
+        workload: WorkloadId::Weak,
+        title: "weak-termination: mark termination with many weak references and ephemerons",
+        about: |p| {
+            format!(
+                "{} objects each with a `Weak` field (half of the targets replaced by fresh ones before \
+                 each of {CYCLES} collections, so they die and are cleared) and {} entries of a `WeakMap` \
+                 with live keys. shade: both; shade-weak: weak references only; shade-ephemeron: \
+                 ephemerons only; shade-none: the same objects without either. Per collection.",
+                weak_count(p),
+                ephemeron_count(p)
+            )
+        },
+        unit: Unit::NsPerOp("cycle"),
+        peers: vec![
+            Peer {
+                name: "shade",
+                about: "weak refs and ephemerons",
+                kind: PeerKind::InProcess(|p| termination(p, true, true)),
+            },
+            Peer {
+                name: "shade-weak",
+                about: "weak refs only",
+                kind: PeerKind::InProcess(|p| termination(p, true, false)),
+            },
+            Peer {
+                name: "shade-ephemeron",
+                about: "ephemerons only",
+                kind: PeerKind::InProcess(|p| termination(p, false, true)),
+            },
+            Peer { name: "shade-none", about: "neither", kind: PeerKind::InProcess(|p| termination(p, false, false)) },
+        ],
+    }
+}
+
+const CYCLES: u64 = 10;
+
+fn weak_count(p: &Params) -> usize {
+    p.scaled(4_000_000) as usize
+}
+
+fn ephemeron_count(p: &Params) -> usize {
+    p.scaled(400_000) as usize
+}
+
+#[derive(Trace)]
+struct Holder {
+    target: Slot<u64>,
+    weak: Weak<u64>,
+}
+
+fn termination(p: &Params, weak: bool, ephemerons: bool) -> Outcome {
+    let heap = Heap::new(Config::default()).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
+    let mut mu = heap.mutator();
+    let n = weak_count(p);
+    // Holders keep every other target strongly; the weak field (or, in the
+    // peers without weak references, nothing) points at a target.
+    let holders = mu.local(mu.alloc_array(n, |i| {
+        let t = mu.alloc(i as u64);
+        let w = if weak { Weak::new(&mu, t) } else { Weak::null() };
+        Slot::new(mu.alloc(Holder { target: Slot::from_option((i % 2 == 0).then_some(t)), weak: w }))
+    }));
+    let map = mu.local(WeakMap::<u64, u64>::alloc(&mu));
+    let keys = mu.local(mu.alloc_array(ephemeron_count(p), |i| Slot::new(mu.alloc(i as u64))));
+    if ephemerons {
+        for k in keys.get(&mu).iter() {
+            let k = k.get(&mu).expect("key");
+            map.get(&mu).insert(&mu, k, mu.alloc(*k + 1));
+        }
+    }
+    mu.collect();
+    let before = heap.stats();
+    for c in 0..CYCLES {
+        // Re-point the odd holders' weak fields at fresh targets that die.
+        if weak {
+            let hs = holders.get(&mu);
+            for (i, h) in hs.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+                h.get(&mu).expect("holder").weak.set(&mu, mu.alloc(i as u64 + c));
+            }
+        }
+        mu.collect();
+        if weak {
+            // The strongly held half survives; the fresh targets were cleared.
+            let hs = holders.get(&mu);
+            let alive = hs.iter().filter(|h| h.get(&mu).expect("holder").weak.upgrade(&mu).is_some()).count();
+            assert_eq!(alive, n.div_ceil(2), "weak references cleared wrongly");
+        }
+    }
+    let stats = heap.stats();
+    let gc = GcSummary::from_shade(&stats);
+    let metrics = vec![
+        ("GC max pause (µs)".into(), stats.pause_max.as_secs_f64() * 1e6),
+        ("weak processing max (µs)".into(), stats.weak_time_max.as_secs_f64() * 1e6),
+        (
+            "weak refs cleared per cycle".into(),
+            (stats.weak_cleared_total - before.weak_cleared_total) as f64 / CYCLES as f64,
+        ),
+        ("live ephemeron entries".into(), map.get(&mu).len() as f64),
+    ];
+    drop(keys);
+    Outcome { ops: CYCLES, checksum: 0, gc: Some(gc), metrics, ..Outcome::default() }
 }
 
 fn lookups(p: &Params) -> u64 {
