@@ -74,18 +74,33 @@ pub(crate) struct WeakTable {
     /// Called with the world stopped, `table` allocated, of the type that
     /// registered this function.
     pub(crate) clear: unsafe fn(table: usize, is_marked: &dyn Fn(usize) -> bool) -> usize,
-    /// For ephemeron tables (toolkit/weak_map.rs): marks, through `mark`,
-    /// what the table's live entries keep alive (the values of marked
-    /// keys) and returns how many it marked.
-    ///
-    /// # Safety
-    /// As `clear`, and the table is marked.
-    pub(crate) ephemeron: Option<EphemeronFn>,
+    /// For ephemeron tables (toolkit/weak_map.rs): one round of ephemeron
+    /// marking (see `EphemeronFn`).
+    pub(crate) ephemeron: Option<(EphemeronFn, ClearPendingFn)>,
 }
 
-/// See `WeakTable::ephemeron`.
-pub(crate) type EphemeronFn =
-    unsafe fn(table: usize, is_marked: &dyn Fn(usize) -> bool, mark: &mut dyn FnMut(usize)) -> usize;
+/// One round of an ephemeron table: marks, through `mark`, the value of
+/// every entry whose key is marked and returns how many it marked. Keeps
+/// `pending`, the indices of the entries whose key is not (yet) marked:
+/// on the first round (`pending` is `None`) it scans every entry and fills
+/// it; later rounds scan only the pending entries, so a table of live keys
+/// costs one pass, not one per round. After the last round, the pending
+/// entries are exactly those to clear (`clear_pending`).
+///
+/// # Safety
+/// As `WeakTable::clear`, and the table is marked.
+pub(crate) type EphemeronFn = unsafe fn(
+    table: usize,
+    is_marked: &dyn Fn(usize) -> bool,
+    mark: &mut dyn FnMut(usize),
+    pending: &mut Option<Vec<u32>>,
+) -> usize;
+
+/// Tombstones the given entries of an ephemeron table; returns how many.
+///
+/// # Safety
+/// As `WeakTable::clear`.
+pub(crate) type ClearPendingFn = unsafe fn(table: usize, pending: &[u32]) -> usize;
 
 /// The weak cells, weak tables and cleanups one mutator (or, after
 /// detaching, the runtime) registered.
@@ -147,10 +162,17 @@ fn is_marked(rt: &Runtime, p: usize) -> bool {
 fn converge_ephemerons(rt: &Runtime, report: &mut WeakReport) {
     let lists = rt.mutators.lock();
     let orphans = rt.weak_orphans.lock();
-    let tables: Vec<(usize, EphemeronFn)> = lists
+    let mut tables: Vec<(usize, EphemeronFn, ClearPendingFn, Option<Vec<u32>>)> = lists
         .iter()
-        .flat_map(|m| m.weak.lock().tables.iter().filter_map(|t| Some((t.table, t.ephemeron?))).collect::<Vec<_>>())
-        .chain(orphans.tables.iter().filter_map(|t| Some((t.table, t.ephemeron?))))
+        .flat_map(|m| {
+            m.weak
+                .lock()
+                .tables
+                .iter()
+                .filter_map(|t| t.ephemeron.map(|(f, c)| (t.table, f, c, None)))
+                .collect::<Vec<_>>()
+        })
+        .chain(orphans.tables.iter().filter_map(|t| t.ephemeron.map(|(f, c)| (t.table, f, c, None))))
         .collect();
     drop((lists, orphans));
     if tables.is_empty() {
@@ -163,18 +185,27 @@ fn converge_ephemerons(rt: &Runtime, report: &mut WeakReport) {
         // stopped and the mark workers are idle, so this is the only marker.
         let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut w) };
         let mut found = 0;
-        for &(table, f) in &tables {
-            if is_marked(rt, table) {
+        for (table, f, _, pending) in tables.iter_mut() {
+            if is_marked(rt, *table) {
                 // SAFETY: the table is marked (allocated), registered with
                 // its own type's function; the world is stopped.
-                found += unsafe { f(table, &|p| is_marked(rt, p), &mut |p| m.mark(p)) };
+                found += unsafe { f(*table, &|p| is_marked(rt, p), &mut |p| m.mark(p), pending) };
             }
         }
         m.drain();
         m.dispose();
         report.ephemeron_marked += m.counters;
         if found == 0 {
-            return;
+            break;
+        }
+    }
+    // The fixpoint: the pending entries of live tables have dead keys.
+    for (table, _, clear, pending) in &tables {
+        if let Some(p) = pending {
+            if is_marked(rt, *table) && !p.is_empty() {
+                // SAFETY: as above.
+                report.cleared += unsafe { clear(*table, p) };
+            }
         }
     }
 }

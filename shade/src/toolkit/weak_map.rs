@@ -117,8 +117,10 @@ impl<K: 'static, V: Sync + 'static> WeakMap<K, V> {
         });
         mu.st.weak.lock().tables.push(WeakTable {
             table: map.addr(),
-            clear: clear_dead::<K, V>,
-            ephemeron: Some(mark_live_values::<K, V>),
+            // Ephemeron tables are cleared by the convergence itself, from
+            // its pending lists (gc/weak.rs).
+            clear: |_, _| 0,
+            ephemeron: Some((mark_live_values::<K, V>, clear_pending::<K, V>)),
         });
         map
     }
@@ -281,9 +283,9 @@ impl<K: 'static, V: 'static> WeakMap<K, V> {
     }
 }
 
-/// The map's ephemeron step (gc/weak.rs): marks the value of every entry
-/// whose key is marked; returns how many values it marked (0: converged
-/// for this map).
+/// The map's ephemeron round (gc/weak.rs, `EphemeronFn`): marks the value
+/// of every entry whose key is marked; keeps the indices of the others in
+/// `pending`.
 ///
 /// # Safety
 /// World stopped; `table` is an allocated, marked `WeakMap<K, V>`.
@@ -291,44 +293,63 @@ unsafe fn mark_live_values<K: 'static, V: 'static>(
     table: usize,
     is_marked: &dyn Fn(usize) -> bool,
     mark: &mut dyn FnMut(usize),
+    pending: &mut Option<Vec<u32>>,
 ) -> usize {
     // SAFETY: per the contract.
     let map = unsafe { &*(table as *const WeakMap<K, V>) };
     // SAFETY: per the contract.
-    let Some(buf) = (unsafe { map.buffer() }) else { return 0 };
+    let Some(buf) = (unsafe { map.buffer() }) else {
+        *pending = Some(Vec::new());
+        return 0;
+    };
     let mut n = 0;
-    for e in buf.iter() {
+    let mut visit = |e: &MapEntry| -> bool {
         let k = e.key.load(Relaxed);
-        if k > TOMBSTONE && is_marked(k) {
-            let v = e.val.load(Relaxed);
-            if !is_marked(v) {
-                mark(v);
-                n += 1;
-            }
+        if k <= TOMBSTONE {
+            return false;
         }
+        if !is_marked(k) {
+            return true; // still pending
+        }
+        let v = e.val.load(Relaxed);
+        if !is_marked(v) {
+            mark(v);
+            n += 1;
+        }
+        false
+    };
+    match pending {
+        None => {
+            let mut p = Vec::new();
+            for (i, e) in buf.iter().enumerate() {
+                if visit(e) {
+                    p.push(i as u32);
+                }
+            }
+            *pending = Some(p);
+        }
+        Some(p) => p.retain(|&i| visit(&buf[i as usize])),
     }
     n
 }
 
-/// The map's clearing function (gc/weak.rs, after convergence): tombstones
-/// for the entries whose key is unmarked.
+/// Tombstones the entries at `pending` (their keys are unmarked at the
+/// fixpoint).
 ///
 /// # Safety
-/// World stopped; `table` is an allocated `WeakMap<K, V>`.
-unsafe fn clear_dead<K: 'static, V: 'static>(table: usize, is_marked: &dyn Fn(usize) -> bool) -> usize {
+/// World stopped; `table` is an allocated `WeakMap<K, V>` whose buffer
+/// `pending` indexes (no rebuild since: the world is stopped).
+unsafe fn clear_pending<K: 'static, V: 'static>(table: usize, pending: &[u32]) -> usize {
     // SAFETY: per the contract.
     let map = unsafe { &*(table as *const WeakMap<K, V>) };
     // SAFETY: per the contract (the collector calls this for marked maps).
     let Some(buf) = (unsafe { map.buffer() }) else { return 0 };
-    let mut cleared = 0;
-    for e in buf.iter() {
-        let k = e.key.load(Relaxed);
-        if k > TOMBSTONE && !is_marked(k) {
-            e.key.store(TOMBSTONE, Relaxed);
-            e.val.store(EMPTY, Relaxed);
-            cleared += 1;
-        }
+    for &i in pending {
+        let e = &buf[i as usize];
+        e.key.store(TOMBSTONE, Relaxed);
+        e.val.store(EMPTY, Relaxed);
     }
+    let cleared = pending.len();
     map.len.fetch_sub(cleared, Relaxed);
     map.tombstones.fetch_add(cleared, Relaxed);
     cleared
