@@ -19,7 +19,8 @@
 //!   keep their target alive; [`Mutator::add_cleanup`]: a function run once
 //!   after an object died; [`GcVec<T>`]: a growable vector of pointers in
 //!   the heap; [`WeakSet<T>`]: a weak hash set looked up by content, for
-//!   interning.
+//!   interning; [`GcMap<K, V>`]: a hash map in the heap, keyed by value
+//!   (integers, strings) or by object identity.
 //!
 //! ```
 //! use shade::{Config, Heap, Slot, Trace};
@@ -81,6 +82,7 @@ pub use barrier::{BarrierMode, BarrierRecord};
 /// `#[derive(Trace)]`: see [`Trace`].
 pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
+pub use toolkit::map::{GcMap, GcMapIter, MapCell, MapKey, MapQuery, Str};
 pub use toolkit::vec::GcVec;
 pub use toolkit::weak::{Weak, WeakRoot};
 pub use toolkit::weak_set::WeakSet;
