@@ -43,8 +43,9 @@
 //! # Growth, without a barrier call per entry
 //!
 //! Growing (or rebuilding to drop tombstones: the same size when at most
-//! 3/8 of the table is live, otherwise twice as large, so rebuilds are
-//! amortised O(1) per insert) allocates a fresh table of empty entries
+//! half the table is live, otherwise twice as large; either way at least a
+//! quarter of the table is inserted before the next rebuild, so rebuilds
+//! cost amortised O(1) per insert) allocates a fresh table of empty entries
 //! *with the lock released*, then takes the lock, checks that the table is
 //! still the one it decided on (else it drops the fresh one and starts
 //! over), copies every full entry into it, and stores the new table into
@@ -143,6 +144,11 @@ use std::sync::atomic::{
 ///   alive.
 /// * The methods do not use the map they are called on (they run while
 ///   its lock is held), and do not allocate.
+///
+/// A kind that is only a marker (like [`Str`]) should also implement
+/// `Trace` (`NO_TRACE`, nothing to trace), so that `#[derive(Trace)]`
+/// structs generic over a cell kind accept it: the derive bounds their type
+/// parameters by `Trace`.
 pub trait MapCell: 'static {
     /// The stored form. Read by the marker and other mutators while it
     /// changes, so it is made of atomics and `Slot`s.
@@ -350,6 +356,14 @@ impl<T: Sync + 'static> MapKey for Slot<T> {
 ///
 /// Also usable as a value kind (a string value).
 pub enum Str {}
+
+// SAFETY: `Str` has no values (it only names a kind); it is `Trace` so
+// that `#[derive(Trace)]` structs generic over a cell kind, whose
+// parameters the derive bounds by `Trace`, accept it.
+unsafe impl Trace for Str {
+    const NO_TRACE: bool = true;
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}
 
 impl MapCell for Str {
     type Cell = Slot<Array<u8>>;
@@ -575,6 +589,14 @@ fn table_len_for(n: usize) -> usize {
 #[inline]
 fn has_room(table_len: usize, used: usize) -> bool {
     (used + 1) * 4 <= table_len * 3
+}
+
+/// Adds `d` to a counter of the map. Only lock holders write the counters,
+/// so a load and a store do (an atomic read-modify-write per update was a
+/// measurable part of an insert).
+#[inline]
+fn bump(counter: &AtomicUsize, d: isize) {
+    counter.store(counter.load(Relaxed).wrapping_add_signed(d), Relaxed);
 }
 
 /// Where a probe ended.
@@ -967,9 +989,9 @@ impl<K: MapKey, V: MapCell> GcMap<K, V> {
                                 K::store(&e.key, mu, key);
                                 e.ctrl.store(hash | FULL, Release);
                                 if reuse {
-                                    self.tombstones.fetch_sub(1, Relaxed);
+                                    bump(&self.tombstones, -1);
                                 }
-                                self.len.fetch_add(1, Relaxed);
+                                bump(&self.len, 1);
                                 return None;
                             }
                         }
@@ -977,8 +999,9 @@ impl<K: MapKey, V: MapCell> GcMap<K, V> {
                     }
                 }
                 let (cap, len) = (table.map_or(0, |t| t.len()), self.len.load(Relaxed));
-                // Mostly tombstones: rebuild at the same size; else double.
-                let want = if cap > 0 && (len + 1) * 8 <= cap * 3 { cap } else { cap * 2 };
+                // At most half live (the rest tombstones): rebuild at the
+                // same size; else double.
+                let want = if cap > 0 && (len + 1) * 2 <= cap { cap } else { cap * 2 };
                 (self.table.raw(), want.max(table_len_for(len + 1)))
             };
             self.rebuild(mu, seen, want);
@@ -1073,10 +1096,10 @@ impl<K: MapKey, V: MapCell> GcMap<K, V> {
         let e = &t[i];
         K::clear(&e.key, mu);
         V::clear(&e.val, mu);
-        self.len.fetch_sub(1, Relaxed);
+        bump(&self.len, -1);
         if t[(i + 1) & mask].ctrl.load(Relaxed) != EMPTY {
             e.ctrl.store(TOMBSTONE, Release);
-            self.tombstones.fetch_add(1, Relaxed);
+            bump(&self.tombstones, 1);
             return;
         }
         // Followed by an empty entry: no probe needs this one, nor the
@@ -1085,7 +1108,7 @@ impl<K: MapKey, V: MapCell> GcMap<K, V> {
         let mut j = i.wrapping_sub(1) & mask;
         while t[j].ctrl.load(Relaxed) == TOMBSTONE {
             t[j].ctrl.store(EMPTY, Release);
-            self.tombstones.fetch_sub(1, Relaxed);
+            bump(&self.tombstones, -1);
             j = j.wrapping_sub(1) & mask;
         }
     }
