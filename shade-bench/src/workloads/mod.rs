@@ -25,6 +25,7 @@ pub mod crates;
 pub mod external;
 pub mod gcbench;
 pub mod latency;
+pub mod map;
 pub mod shared;
 pub mod stores;
 pub mod weak;
@@ -66,6 +67,10 @@ pub enum WorkloadId {
     /// Weak references: a string intern table (WeakSet vs a hand-pruned
     /// HashMap of Rc) and the cost of a weak upgrade, marking off and on.
     Weak,
+    /// A hash map in the heap: insert/lookup/remove churn with u64 and
+    /// string keys, Shade's GcMap vs std HashMap behind Rc<RefCell> and
+    /// gc-arena's RefLock<HashMap>.
+    Map,
 }
 
 impl WorkloadId {
@@ -80,6 +85,7 @@ impl WorkloadId {
             WorkloadId::WriteBarrier => "write-barrier",
             WorkloadId::Shared => "shared",
             WorkloadId::Weak => "weak",
+            WorkloadId::Map => "map",
         }
     }
 }
@@ -320,6 +326,7 @@ pub fn all() -> Vec<Bench> {
     v.extend(write_barrier::benches());
     v.extend(shared::benches());
     v.extend(weak::benches());
+    v.extend(map::benches());
     crates::attach(&mut v);
     external::attach(&mut v);
     v
