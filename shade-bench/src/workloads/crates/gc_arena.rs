@@ -319,6 +319,9 @@ struct MapRoot<'gc, K: 'static> {
     map: Gc<'gc, RefLock<HashMap<K, Gc<'gc, MapNode>>>>,
 }
 
+/// (Called through a closure: the `K: Collect<'gc>` bound makes `'gc`
+/// early-bound, so the function itself is not `for<'gc>`, as
+/// `Arena::new` needs.)
 fn map_root<'gc, K: Collect<'gc> + 'static>(mc: &Mutation<'gc>) -> MapRoot<'gc, K> {
     MapRoot {
         pool: (0..2 * mp::LIVE as u64).map(|id| Gc::new(mc, MapNode { id })).collect(),
@@ -329,7 +332,10 @@ fn map_root<'gc, K: Collect<'gc> + 'static>(mc: &Mutation<'gc>) -> MapRoot<'gc, 
 /// `map-u64`: the churn inside `mutate`, one batch per call, [`collect`]
 /// between batches (timed, as Shade's safepoints are).
 fn map_u64(p: &Params) -> Outcome {
-    let mut arena = Arena::<Rootable![MapRoot<'_, u64>]>::new(|mc| map_root(mc));
+    let mut arena = Arena::<Rootable![MapRoot<'_, u64>]>::new(
+        #[allow(clippy::redundant_closure)]
+        |mc| map_root(mc),
+    );
     let live = mp::LIVE as u64;
     let (ops, checksum, timed) = mp::churn(
         mp::steps(p),
@@ -355,7 +361,10 @@ fn map_u64(p: &Params) -> Outcome {
 /// `map-str`: as `map-u64` with `Box<str>` keys looked up by `&str`.
 fn map_str(p: &Params) -> Outcome {
     let names = mp::Names::new();
-    let mut arena = Arena::<Rootable![MapRoot<'_, Box<str>>]>::new(|mc| map_root(mc));
+    let mut arena = Arena::<Rootable![MapRoot<'_, Box<str>>]>::new(
+        #[allow(clippy::redundant_closure)]
+        |mc| map_root(mc),
+    );
     let live = mp::LIVE as u64;
     let (ops, checksum, timed) = mp::churn(
         mp::steps(p),
