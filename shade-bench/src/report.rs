@@ -226,8 +226,8 @@ struct Target {
 }
 
 /// The benchmark issue's targets (W1-W6), the runtime issue's (W9: the
-/// Umbra VM) and the weak-reference issue's (W10), judged from this run's
-/// medians:
+/// Umbra VM) and the runtime toolkit issue's (W10: weak references,
+/// ephemerons, GcMap), judged from this run's medians:
 /// every target is listed, with "not measured" when a peer it compares
 /// with was not run (deselected, or its toolchain missing).
 fn targets(results: &Results<'_>) -> Vec<Target> {
@@ -353,6 +353,13 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
         what: "weak-upgrade: marking off ≤ 1.5× rc::Weak::upgrade".into(),
         judged: at_most(time_ratio("weak-upgrade", "rc"), 1.5, &times),
     });
+    for id in [crate::workloads::map::U64, crate::workloads::map::STR] {
+        v.push(Target {
+            workload: "W10",
+            what: format!("{id}: GcMap ≤ 1.3× std's time (Rc<RefCell<HashMap>>)"),
+            judged: at_most(time_ratio(id, "rc"), 1.3, &times),
+        });
+    }
     v
 }
 

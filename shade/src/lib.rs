@@ -25,6 +25,8 @@
 //!   [`GcAny`]: a pointer to an object of any type, with `downcast` and
 //!   trait-object views; [`RootStack`]: a mutator's value stack, scanned as
 //!   a root, with no barrier on its stores.
+//!   interning; [`GcMap<K, V>`]: a hash map in the heap, keyed by value
+//!   (integers, strings) or by object identity.
 //!
 //! ```
 //! use shade::{Config, Heap, Slot, Trace};
@@ -88,6 +90,7 @@ pub use heap::object::{AsDyn, DynTable};
 pub use shade_derive::Trace;
 pub use toolkit::cleanup::Cleanup;
 pub use toolkit::erased::{GcAny, Typed};
+pub use toolkit::map::{GcMap, GcMapIter, MapCell, MapKey, MapQuery};
 pub use toolkit::plain::{Plain, PlainCell};
 pub use toolkit::stack::RootStack;
 pub use toolkit::tail::{Str, StrHead, Tail};

@@ -25,6 +25,7 @@ pub mod crates;
 pub mod external;
 pub mod gcbench;
 pub mod latency;
+pub mod map;
 pub mod shared;
 pub mod stores;
 pub mod vm;
@@ -70,6 +71,10 @@ pub enum WorkloadId {
     /// Umbra, the bytecode VM of `vm/`: dispatch (fib, method calls) vs the
     /// same VM with no memory management, allocation vs the same VM on Rc.
     Vm,
+    /// A hash map in the heap: insert/lookup/remove churn with u64 and
+    /// string keys, Shade's GcMap vs std HashMap behind Rc<RefCell> and
+    /// gc-arena's RefLock<HashMap>.
+    Map,
 }
 
 impl WorkloadId {
@@ -85,6 +90,7 @@ impl WorkloadId {
             WorkloadId::Shared => "shared",
             WorkloadId::Weak => "weak",
             WorkloadId::Vm => "vm",
+            WorkloadId::Map => "map",
         }
     }
 }
@@ -326,6 +332,7 @@ pub fn all() -> Vec<Bench> {
     v.extend(shared::benches());
     v.extend(weak::benches());
     v.extend(vm::benches());
+    v.extend(map::benches());
     crates::attach(&mut v);
     external::attach(&mut v);
     v

@@ -122,6 +122,35 @@ impl<T> Slot<T> {
         self.ptr.load(Acquire) as usize
     }
 
+    /// Copies `src`'s pointer into this slot, with no barrier call when this
+    /// slot is null: the bulk copy that rebuilds a table into a fresh
+    /// object (toolkit/map.rs), one pass instead of a barrier per entry.
+    ///
+    /// Why skipping the barrier is sound here: the deletion barrier exists
+    /// to record a slot's snapshot value when it is first overwritten
+    /// (DESIGN.md §6). A slot seen null after mark start either held null at
+    /// the snapshot, or its snapshot value was already overwritten by a
+    /// store ordered before this load, which recorded it; so overwriting a
+    /// null loses nothing. (The hybrid mode's insertion half is not needed
+    /// for correctness and is not applied.) The stored value comes from a
+    /// slot inside the heap (checked), so (H) holds for it; a non-null
+    /// destination, a destination outside the heap, or `wbcheck` take the
+    /// ordinary barrier path.
+    #[inline]
+    pub(crate) fn copy_into_null(&self, mu: &Mutator, src: &Slot<T>) {
+        let p = src.ptr.load(Acquire);
+        if p.is_null() {
+            return;
+        }
+        if !mu.in_heap(src.addr()) {
+            outside_heap(src.addr(), p as usize);
+        }
+        if !self.ptr.load(Relaxed).is_null() || !mu.in_heap(self.addr()) || mu.runtime().settings.wbcheck {
+            return mu.checked_store(self.addr(), &self.ptr, p as usize);
+        }
+        self.ptr.store(p, Release);
+    }
+
     /// Whether the slot is null.
     #[inline]
     pub fn is_null(&self) -> bool {

@@ -18,12 +18,14 @@
 //!   object `Sync`.
 //! * `stack`: `RootStack`, a mutator's unbarriered value stack, scanned as a
 //!   root.
+//! * `map`: `GcMap`, a hash map in the heap (keys by value or by identity).
 //!
 //! Their collector side (clearing at mark termination, running cleanups)
 //! is `gc/weak.rs`.
 
 pub(crate) mod cleanup;
 pub(crate) mod erased;
+pub(crate) mod map;
 pub(crate) mod plain;
 pub(crate) mod stack;
 pub(crate) mod tail;

@@ -255,14 +255,37 @@ unsafe impl Trace for StrHead {
 /// ```
 pub type Str = Tail<StrHead, u8>;
 
-/// FNV-1a: cheap, and the same for a `Str` and the `&str` it is looked up
-/// with.
+/// A string's hash: eight bytes at a time, each word folded in with a
+/// 64×64→128-bit multiply (as wyhash and foldhash do). The same for a `Str`
+/// and the `&str` or bytes it is looked up with (`GcMap`, which mixes it
+/// again with its own seeded hasher). Not keyed: a table that must resist
+/// chosen collisions should hash the bytes with a keyed hasher.
 fn str_hash(s: &str) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for &b in s.as_bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    bytes_hash(s.as_bytes())
+}
+
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128).wrapping_mul(b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// See `str_hash`.
+pub(crate) fn bytes_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = 0x243F_6A88_85A3_08D3 ^ b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = fold(h ^ w, K);
     }
-    h
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = fold(h ^ u64::from_le_bytes(w), K);
+    }
+    fold(h, K ^ 0x5851_F42D_4C95_7F2D)
 }
 
 impl Tail<StrHead, u8> {

@@ -19,10 +19,12 @@
 
 use super::CratePeer;
 use crate::workloads::binary_trees::{max_depth, schedule, Report};
-use crate::workloads::{gcbench as gb, latency as lat, stores as st};
+use crate::workloads::{gcbench as gb, latency as lat, map as mp, stores as st};
 use crate::workloads::{Outcome, Params};
 use gc_arena::barrier::unlock;
+use gc_arena::lock::RefLock;
 use gc_arena::{Arena, Collect, Gc, Lock, Mutation, Rootable};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -48,6 +50,8 @@ pub fn peer(bench: &str) -> Option<CratePeer> {
         "stores-quiet" => |p| stores(st::Variant::Quiet, st::Sizes::of(p)),
         "stores-active" => |p| stores(st::Variant::Active, st::Sizes::of(p)),
         "latency" => |p| latency(lat::Sizes::of(p)),
+        mp::U64 => map_u64,
+        mp::STR => map_str,
         _ => return None,
     };
     Some(("gc-arena", "gc-arena 0.7: Arena + Gc<'gc, T> / Lock, incremental mark-sweep, collect_debt()", run))
@@ -293,4 +297,93 @@ pub fn latency(s: lat::Sizes) -> Outcome {
     let checksum = arena.mutate(|_, ring| ring.iter().enumerate().fold(0, |acc, (i, m)| lat::fold(acc, i, &m[..])));
     drop(arena);
     lat::outcome(s, checksum, timed, None, times)
+}
+
+// ----- map ------------------------------------------------------------------
+
+/// A map value (the `map` workload's `Node`).
+#[derive(Collect)]
+#[collect(require_static)]
+struct MapNode {
+    id: u64,
+}
+
+/// The `map` workload's root: the pool of values and the map, a std
+/// `HashMap` (SipHash) in a `Gc<RefLock<…>>`, which gc-arena traces as a
+/// whole (its `Collect` impl for `HashMap`) and whose `borrow_mut(mc)` runs
+/// the write barrier.
+#[derive(Collect)]
+#[collect(no_drop)]
+struct MapRoot<'gc, K: 'static> {
+    pool: Vec<Gc<'gc, MapNode>>,
+    map: Gc<'gc, RefLock<HashMap<K, Gc<'gc, MapNode>>>>,
+}
+
+/// (Called through a closure: the `K: Collect<'gc>` bound makes `'gc`
+/// early-bound, so the function itself is not `for<'gc>`, as
+/// `Arena::new` needs.)
+fn map_root<'gc, K: Collect<'gc> + 'static>(mc: &Mutation<'gc>) -> MapRoot<'gc, K> {
+    MapRoot {
+        pool: (0..2 * mp::LIVE as u64).map(|id| Gc::new(mc, MapNode { id })).collect(),
+        map: Gc::new(mc, RefLock::new(HashMap::new())),
+    }
+}
+
+/// `map-u64`: the churn inside `mutate`, one batch per call, [`collect`]
+/// between batches (timed, as Shade's safepoints are).
+fn map_u64(p: &Params) -> Outcome {
+    let mut arena = Arena::<Rootable![MapRoot<'_, u64>]>::new(
+        #[allow(clippy::redundant_closure)]
+        |mc| map_root(mc),
+    );
+    let live = mp::LIVE as u64;
+    let (ops, checksum, timed) = mp::churn(
+        mp::steps(p),
+        &mut arena,
+        |arena, range| {
+            arena.mutate(|mc, root| {
+                let mut sum = 0u64;
+                for i in range {
+                    root.map.borrow_mut(mc).insert(mp::key(i), root.pool[mp::value(i)]);
+                    let removed =
+                        (i >= live).then(|| root.map.borrow_mut(mc).remove(&mp::key(i - live)).expect("live").id);
+                    let found = root.map.borrow().get(&mp::key(mp::hit(i))).expect("a live key").id;
+                    sum = sum.wrapping_add(mp::step_sum(removed, found, !root.map.borrow().contains_key(&mp::miss(i))));
+                }
+                sum
+            })
+        },
+        collect,
+    );
+    Outcome { ops, checksum, gc: None, timed: Some(timed), ..Outcome::default() }
+}
+
+/// `map-str`: as `map-u64` with `Box<str>` keys looked up by `&str`.
+fn map_str(p: &Params) -> Outcome {
+    let names = mp::Names::new();
+    let mut arena = Arena::<Rootable![MapRoot<'_, Box<str>>]>::new(
+        #[allow(clippy::redundant_closure)]
+        |mc| map_root(mc),
+    );
+    let live = mp::LIVE as u64;
+    let (ops, checksum, timed) = mp::churn(
+        mp::steps(p),
+        &mut arena,
+        |arena, range| {
+            arena.mutate(|mc, root| {
+                let mut sum = 0u64;
+                for i in range {
+                    root.map.borrow_mut(mc).insert(names.name(i).into(), root.pool[mp::value(i)]);
+                    let removed =
+                        (i >= live).then(|| root.map.borrow_mut(mc).remove(names.name(i - live)).expect("live").id);
+                    let found = root.map.borrow().get(names.name(mp::hit(i))).expect("a live key").id;
+                    sum =
+                        sum.wrapping_add(mp::step_sum(removed, found, !root.map.borrow().contains_key(names.miss(i))));
+                }
+                sum
+            })
+        },
+        collect,
+    );
+    Outcome { ops, checksum, gc: None, timed: Some(timed), ..Outcome::default() }
 }
