@@ -172,6 +172,13 @@ impl Mutator {
     /// enough memory to retry.
     #[inline]
     pub fn try_alloc<T: Trace + Send + 'static>(&self, value: T) -> Result<Gc<'_, T>, AllocError> {
+        self.alloc_value(value)
+    }
+
+    /// The allocation of one sized value, for `try_alloc` and
+    /// `try_alloc_local` (which add the `Send` or no-destructor rule).
+    #[inline(always)]
+    fn alloc_value<T: Trace + 'static>(&self, value: T) -> Result<Gc<'_, T>, AllocError> {
         const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
         self.check_pointers(&value);
         let size = object_size(std::mem::size_of::<T>());
@@ -232,14 +239,7 @@ impl Mutator {
                 "shade: alloc_local: a type with a destructor must be Send (use alloc): a sweep may drop it on another thread"
             )
         };
-        const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
-        self.check_pointers(&value);
-        let size = object_size(std::mem::size_of::<T>());
-        let base = self.alloc_raw(size, T::NO_TRACE, &SizedInfo::<T>::INFO)?;
-        // SAFETY: as in `try_alloc`.
-        unsafe { (base as *mut T).write(value) };
-        // SAFETY: as in `try_alloc`.
-        Ok(unsafe { Gc::from_raw(base) })
+        self.alloc_value(value)
     }
 
     /// Allocates an array of `len` elements, element `i` being `init(i)`.

@@ -133,18 +133,7 @@ impl Tracer<'_> {
     #[inline(always)]
     pub(crate) fn slot_edge<T: 'static>(&mut self, slot: &AtomicPtr<u8>) {
         let p = slot.load(Acquire) as usize;
-        if p == 0 {
-            return;
-        }
-        match &mut self.kind {
-            TracerKind::Mark(m) => m.mark(p),
-            TracerKind::Validate(v) => {
-                v.placed(p);
-                v.witness(p & !UNPLACED, TypeId::of::<T>());
-                slot.store((p & !UNPLACED) as *mut u8, Relaxed);
-            }
-            TracerKind::Collect(v) => v.push(p),
-        }
+        self.edge(p, TypeId::of::<T>(), || slot.store((p & !UNPLACED) as *mut u8, Relaxed));
     }
 
     /// The same for a value slot's word (`ValueSlot`; pointers only, the
@@ -153,6 +142,13 @@ impl Tracer<'_> {
     pub(crate) fn value_edge(&mut self, slot: &AtomicU64) {
         let w = slot.load(Acquire);
         let p = crate::heap::value::pointer_of(w);
+        self.edge(p, TypeId::of::<AnyObject>(), || slot.store(w & !(UNPLACED as u64), Relaxed));
+    }
+
+    /// One pointer `p` (0: none) loaded from a slot; `place` clears the
+    /// slot's `UNPLACED` mark when validating.
+    #[inline(always)]
+    fn edge(&mut self, p: usize, ty: TypeId, place: impl FnOnce()) {
         if p == 0 {
             return;
         }
@@ -160,8 +156,8 @@ impl Tracer<'_> {
             TracerKind::Mark(m) => m.mark(p),
             TracerKind::Validate(v) => {
                 v.placed(p);
-                v.witness(p & !UNPLACED, TypeId::of::<AnyObject>());
-                slot.store(w & !(UNPLACED as u64), Relaxed);
+                v.witness(p & !UNPLACED, ty);
+                place();
             }
             TracerKind::Collect(v) => v.push(p),
         }
