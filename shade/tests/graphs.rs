@@ -166,6 +166,16 @@ fn singly_linked_cyclic_list() {
             assert_eq!(tail_l.get(&mu).id, id);
         }
     }
+    // Paced collections start asynchronously (the coordinator must get to
+    // stop the world), so a fast build can finish before one ran: keep
+    // making garbage, with safepoints, until one has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while heap.stats().cycles == 0 && std::time::Instant::now() < deadline {
+        for _ in 0..200 {
+            mu.alloc_str("garbage garbage garbage garbage");
+        }
+        mu.safepoint();
+    }
     // `safepoint!` carries plain pointers across a safepoint.
     let (head, tail) = (head_l.get(&mu), tail_l.get(&mu));
     drop((head_l, tail_l));

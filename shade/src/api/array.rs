@@ -77,20 +77,6 @@ impl<T> Array<T> {
         // `Mutator::alloc_array`); `len` only counts initialised elements.
         unsafe { std::slice::from_raw_parts(data, self.len) }
     }
-
-    /// Payload bytes for `len` elements.
-    pub(crate) fn payload_size(len: usize) -> Option<usize> {
-        len.checked_mul(std::mem::size_of::<T>())?.checked_add(ARRAY_DATA_OFFSET)
-    }
-
-    /// Pointer to the length word, for initialisation.
-    pub(crate) fn len_ptr(payload: usize) -> *mut usize {
-        payload as *mut usize
-    }
-
-    pub(crate) fn elem_ptr(payload: usize, i: usize) -> *mut T {
-        (payload + ARRAY_DATA_OFFSET + i * std::mem::size_of::<T>()) as *mut T
-    }
 }
 
 impl<T> Array<Slot<T>> {

@@ -1,6 +1,6 @@
 //! `Mutator`: a thread's working handle on a heap.
 
-use crate::api::array::{Array, ArrayInfo};
+use crate::api::array::{Array, ArrayInfo, ARRAY_DATA_OFFSET};
 use crate::api::error::AllocError;
 use crate::api::gc::Gc;
 use crate::api::heap::Heap;
@@ -259,41 +259,49 @@ impl Mutator {
     pub fn try_alloc_array<T: Trace + Send + 'static>(
         &self,
         len: usize,
-        mut init: impl FnMut(usize) -> T,
+        init: impl FnMut(usize) -> T,
     ) -> Result<Gc<'_, Array<T>>, AllocError> {
         const { assert!(std::mem::align_of::<T>() <= 8, "shade: heap types may not need more than 8-byte alignment") };
-        let payload = Array::<T>::payload_size(len)
-            .ok_or(AllocError::ArrayTooLarge { len, elem_size: std::mem::size_of::<T>() })?;
-        if payload > isize::MAX as usize / 2 {
-            return Err(AllocError::TooLarge { requested: payload });
-        }
+        let payload = elements_payload::<T>(ARRAY_DATA_OFFSET, len)?;
         let p = self.alloc_raw(object_size(payload), T::NO_TRACE, &ArrayInfo::<T>::INFO)?;
-        // SAFETY: the object is ours until published. `len` only counts
-        // written elements: with drop glue it is raised after each element,
-        // so dropping the array after a panic in `init` drops exactly the
-        // elements built; without drop glue it is set once at the end (a
-        // panic leaves an empty, unreachable array; nothing needs dropping,
-        // and the array is black or unreachable, so no marker reads it).
-        unsafe {
-            Array::<T>::len_ptr(p).write(0);
-            if std::mem::needs_drop::<T>() {
-                for i in 0..len {
-                    let v = init(i);
-                    self.check_pointers(&v);
-                    Array::<T>::elem_ptr(p, i).write(v);
-                    Array::<T>::len_ptr(p).write(i + 1);
-                }
-            } else {
-                for i in 0..len {
-                    let v = init(i);
-                    self.check_pointers(&v);
-                    Array::<T>::elem_ptr(p, i).write(v);
-                }
-                Array::<T>::len_ptr(p).write(len);
-            }
-        }
+        // SAFETY: the object is ours until published; its payload has room
+        // for the length word at `p` and `len` elements after it.
+        unsafe { self.init_elements(p as *mut usize, (p + ARRAY_DATA_OFFSET) as *mut T, len, init) };
         // SAFETY: as in `try_alloc`.
         Ok(unsafe { Gc::from_raw(p) })
+    }
+
+    /// Writes the `len` elements of a new array or tail object, element `i`
+    /// being `init(i)` (its pointers checked as `alloc` checks a value's),
+    /// and keeps `*len_word` counting only written elements: with drop glue
+    /// it is raised after each element, so dropping the object after a panic
+    /// in `init` drops exactly the elements built; without, it is set once
+    /// at the end (a panic leaves it 0: nothing needs dropping, and the
+    /// object is black or unreachable, so no marker reads it).
+    ///
+    /// # Safety
+    /// `len_word` and `data .. data + len` lie in a new object that is not
+    /// published yet.
+    pub(crate) unsafe fn init_elements<T: Trace>(
+        &self,
+        len_word: *mut usize,
+        data: *mut T,
+        len: usize,
+        mut init: impl FnMut(usize) -> T,
+    ) {
+        // SAFETY: per the contract, all these writes are inside the object.
+        unsafe {
+            len_word.write(0);
+            for i in 0..len {
+                let v = init(i);
+                self.check_pointers(&v);
+                data.add(i).write(v);
+                if std::mem::needs_drop::<T>() {
+                    len_word.write(i + 1);
+                }
+            }
+            len_word.write(len);
+        }
     }
 
     /// Allocates an array holding a copy of `items`.
@@ -573,6 +581,19 @@ impl Drop for ParkedMutator {
             self.rt.pending_detach.lock().push(self.st.clone());
         }
     }
+}
+
+/// The payload size of an object whose `len` elements of `T` start at
+/// byte `data` (arrays, tails), or the error an impossible size is.
+pub(crate) fn elements_payload<T>(data: usize, len: usize) -> Result<usize, AllocError> {
+    let payload = len
+        .checked_mul(std::mem::size_of::<T>())
+        .and_then(|b| b.checked_add(data))
+        .ok_or(AllocError::ArrayTooLarge { len, elem_size: std::mem::size_of::<T>() })?;
+    if payload > isize::MAX as usize / 2 {
+        return Err(AllocError::TooLarge { requested: payload });
+    }
+    Ok(payload)
 }
 
 #[cold]

@@ -52,7 +52,6 @@ use crate::runtime::Runtime;
 use crate::util::os::{process_cpu_time, thread_cpu_time};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
-
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 

@@ -95,10 +95,8 @@ impl Runtime {
         for m in self.mutators.lock().iter() {
             keep(&mut m.roots.lock(), &mut roots);
             roots.extend(m.locals.lock().live());
-            let mut stacks = m.stacks.lock();
-            // A stack whose handle is gone has only this reference left.
-            stacks.retain(|s| Arc::strong_count(s) > 1);
-            for s in stacks.iter() {
+            // A dropped `RootStack` unregisters itself (toolkit/stack.rs).
+            for s in m.stacks.lock().iter() {
                 // SAFETY: the world is stopped, so the owning mutator is not
                 // running and its stacks are ours to read (`StackWords`).
                 let words = unsafe { &*s.words.get() };

@@ -229,10 +229,8 @@ impl RootStack {
 
 impl Drop for RootStack {
     fn drop(&mut self) {
-        // Unregister now rather than at the next mark start (which would
-        // also drop it, seeing only the list's reference left), so the
-        // values stop being roots at once. The collector reads the words
-        // under this lock, and they are not written here.
+        // Unregister, so the values stop being roots. The collector reads
+        // the words under this lock, and they are not written here.
         self.owner.stacks.lock().retain(|s| !Arc::ptr_eq(s, &self.words));
     }
 }

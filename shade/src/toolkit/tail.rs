@@ -17,7 +17,7 @@
 
 use crate::api::error::AllocError;
 use crate::api::gc::Gc;
-use crate::api::mutator::Mutator;
+use crate::api::mutator::{elements_payload, Mutator};
 use crate::api::trace::{Trace, Tracer};
 use crate::heap::object::{object_size, TypeInfo};
 use std::any::TypeId;
@@ -85,10 +85,6 @@ impl<H, T> Tail<H, T> {
         // SAFETY: a `Tail` only exists as a heap object whose payload is the
         // header, the length and `len` initialised elements (`alloc_tail`).
         unsafe { std::slice::from_raw_parts(data, self.len) }
-    }
-
-    fn payload_size(len: usize) -> Option<usize> {
-        len.checked_mul(std::mem::size_of::<T>())?.checked_add(Self::DATA)
     }
 }
 
@@ -177,7 +173,7 @@ impl Mutator {
         &self,
         head: H,
         len: usize,
-        mut init: impl FnMut(usize) -> T,
+        init: impl FnMut(usize) -> T,
     ) -> Result<Gc<'_, Tail<H, T>>, AllocError>
     where
         H: Trace + Send + 'static,
@@ -189,32 +185,19 @@ impl Mutator {
                 "shade: heap types may not need more than 8-byte alignment"
             )
         };
-        let payload = Tail::<H, T>::payload_size(len)
-            .ok_or(AllocError::ArrayTooLarge { len, elem_size: std::mem::size_of::<T>() })?;
-        if payload > isize::MAX as usize / 2 {
-            return Err(AllocError::TooLarge { requested: payload });
-        }
+        let payload = elements_payload::<T>(Tail::<H, T>::DATA, len)?;
         self.check_pointers(&head);
         let noscan = H::NO_TRACE && T::NO_TRACE;
         let p = self.alloc_raw(object_size(payload), noscan, &TailInfo::<H, T>::INFO)?;
         let obj = p as *mut Tail<H, T>;
         // SAFETY: the object is ours until published; the header is written
-        // before the elements and `len` counts the elements written (raised
-        // after each when they need dropping), so a panic in `init` leaves
-        // an unreachable object whose drop drops exactly what was built.
+        // before the elements (a panic in `init` then leaves an unreachable
+        // object whose drop drops the header and exactly the elements
+        // built: `init_elements`), and the payload has room for the header,
+        // the length and `len` elements at `DATA`.
         unsafe {
             std::ptr::addr_of_mut!((*obj).head).write(head);
-            std::ptr::addr_of_mut!((*obj).len).write(0);
-            let data = (p + Tail::<H, T>::DATA) as *mut T;
-            for i in 0..len {
-                let v = init(i);
-                self.check_pointers(&v);
-                data.add(i).write(v);
-                if std::mem::needs_drop::<T>() {
-                    std::ptr::addr_of_mut!((*obj).len).write(i + 1);
-                }
-            }
-            std::ptr::addr_of_mut!((*obj).len).write(len);
+            self.init_elements(std::ptr::addr_of_mut!((*obj).len), (p + Tail::<H, T>::DATA) as *mut T, len, init);
         }
         // SAFETY: as in `try_alloc`.
         Ok(unsafe { Gc::from_raw(p) })
