@@ -19,7 +19,7 @@ use crate::gc::roots::{LocalTable, RootNode, StackWords};
 use crate::gc::stats::StatsRecord;
 use crate::gc::stw::Stw;
 use crate::gc::sweep::{self, Swept};
-use crate::gc::weak::{CleanupRecord, WeakLists};
+use crate::gc::weak::{CleanupRecord, WeakClearing, WeakLists};
 use crate::gc::work::{GcWork, WorkQueues};
 use crate::heap::cache::{MCache, SpanKey};
 use crate::heap::object::TypeInfo;
@@ -151,6 +151,8 @@ pub(crate) struct Runtime {
     pub(crate) orphan_roots: Mutex<Vec<Arc<RootNode>>>,
     /// Weak cells and cleanups of detached mutators.
     pub(crate) weak_orphans: Mutex<WeakLists>,
+    /// The weak clearing window (gc/weak.rs).
+    pub(crate) weak_clearing: WeakClearing,
     /// Cleanups whose target died, to run after the sweep.
     pub(crate) cleanups_ready: Mutex<Vec<CleanupRecord>>,
     /// Parked mutators dropped during a stop, detached by the collector.
@@ -191,6 +193,7 @@ impl Runtime {
             mutators: Mutex::new(Vec::new()),
             orphan_roots: Mutex::new(Vec::new()),
             weak_orphans: Mutex::new(WeakLists::default()),
+            weak_clearing: WeakClearing::new(),
             cleanups_ready: Mutex::new(Vec::new()),
             pending_detach: Mutex::new(Vec::new()),
             stats: Mutex::new(StatsRecord::default()),

@@ -97,8 +97,14 @@ pub struct HeapStats {
     /// Cleanups whose target died and that were queued to run.
     pub cleanups_run_total: u64,
     /// Longest time one mark termination spent on weak references and
-    /// cleanups (inside the termination pause).
+    /// cleanups inside the termination pause (converging ephemeron tables
+    /// and taking the weak lists; it does not grow with the number of weak
+    /// references).
     pub weak_time_max: Duration,
+    /// Longest clearing window: the time after a termination's restart
+    /// spent clearing dead weak references, weak-table entries and queueing
+    /// cleanups, with mutators running (no span is swept before it ends).
+    pub weak_clear_time_max: Duration,
     /// The most recent cycles (up to 4096), oldest first.
     pub cycle_log: Vec<CycleInfo>,
 }
@@ -136,6 +142,7 @@ impl HeapStats {
             weak_cleared_total: st.weak_cleared_total,
             cleanups_run_total: st.cleanups_run_total,
             weak_time_max: st.weak_time_max,
+            weak_clear_time_max: st.weak_clear_time_max,
             cycle_log: st.cycle_log.iter().copied().collect(),
         }
     }

@@ -245,7 +245,10 @@ pub(crate) struct CycleReport {
     pub(crate) gc_cpu_percent: f64,
     pub(crate) stop_the_world: bool,
     pub(crate) weak: super::weak::WeakReport,
+    /// Weak processing inside the termination pause.
     pub(crate) weak_time: Duration,
+    /// The clearing window, after the restart.
+    pub(crate) weak_clear_time: Duration,
 }
 
 impl Runtime {
@@ -348,10 +351,11 @@ impl Runtime {
         if self.settings.checkmark {
             super::checkmark::verify(self, &self.gather_roots());
         }
-        // Marking is complete: weak references to unmarked objects are
-        // cleared and their cleanups queued before anything is freed.
+        // Marking is complete: the ephemerons converge and the weak lists
+        // are taken; they are cleared after the restart, before anything
+        // is freed (gc/weak.rs).
         let t_weak = Instant::now();
-        let weak = super::weak::process(self);
+        let (weak_lists, mut weak) = super::weak::terminate(self);
         totals += weak.ephemeron_marked;
         let weak_time = t_weak.elapsed();
         self.marking.store(false, Relaxed);
@@ -387,7 +391,10 @@ impl Runtime {
             pauses.termination = pause2;
         }
 
-        // ---- concurrent sweep ------------------------------------------
+        // ---- weak clearing window, then concurrent sweep ---------------
+        let t_clear = Instant::now();
+        super::weak::clear(self, weak_lists, &mut weak);
+        let weak_clear_time = t_clear.elapsed();
         let t_sweep = Instant::now();
         let cpu_sweep0 = thread_cpu_time();
         super::sweep::queue(self);
@@ -421,6 +428,7 @@ impl Runtime {
             termination_retries: retries,
             weak,
             weak_time,
+            weak_clear_time,
             released,
             gc_cpu_percent: (gc_cpu as f64 / process_cpu_time().as_nanos().max(1) as f64 * 100.0).min(100.0),
             stop_the_world: stw_mode,
@@ -437,6 +445,7 @@ impl Runtime {
             st.weak_cleared_total += weak.cleared as u64;
             st.cleanups_run_total += weak.cleanups_ready as u64;
             st.weak_time_max = st.weak_time_max.max(weak_time);
+            st.weak_clear_time_max = st.weak_clear_time_max.max(weak_clear_time);
             st.cycle_time_total += t_cycle.elapsed();
             for p in report.pauses.all() {
                 st.record_pause(p);

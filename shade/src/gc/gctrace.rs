@@ -22,8 +22,10 @@
 //!   (each one a short pause of its own).
 //! * `sweep`: wall time of the background sweep after the cycle.
 //! * `weak` (only when weak references or cleanups exist): live weak cells,
-//!   how many were cleared, cleanups queued, and the time termination spent
-//!   on them (inside the termination pause).
+//!   how many were cleared, cleanups queued, the time termination spent on
+//!   them inside the pause (`pause`: converging ephemerons, taking the
+//!   lists) and the clearing window after the restart (`window`: clearing,
+//!   with mutators running; no span is swept before it ends).
 
 use super::collector::CycleReport;
 
@@ -55,11 +57,12 @@ pub(crate) fn format(r: &CycleReport) -> String {
         if r.released > 0 { format!(", released {} KB", r.released >> 10) } else { String::new() },
         if r.weak.cells + r.weak.cleared + r.weak.cleanups_ready > 0 {
             format!(
-                ", weak {} cells {} cleared {} cleanups ({:.3} ms)",
+                ", weak {} cells {} cleared {} cleanups ({:.3} ms pause, {:.3} ms window)",
                 r.weak.cells,
                 r.weak.cleared,
                 r.weak.cleanups_ready,
-                ms(r.weak_time)
+                ms(r.weak_time),
+                ms(r.weak_clear_time)
             )
         } else {
             String::new()

@@ -46,6 +46,7 @@ pub(crate) struct StatsRecord {
     pub(crate) weak_cleared_total: u64,
     pub(crate) cleanups_run_total: u64,
     pub(crate) weak_time_max: Duration,
+    pub(crate) weak_clear_time_max: Duration,
     pub(crate) cycle_log: std::collections::VecDeque<crate::api::stats::CycleInfo>,
 }
 

@@ -144,6 +144,9 @@ fn free_object(
 
 /// Sweeps one span the caller holds.
 pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
+    // Sweeping clears mark bits and frees spans, which a weak read in the
+    // window tests; a queued span is only swept after the window closed.
+    super::weak::publish_after_close();
     let clobber = rt.settings.clobber_free;
     let n = s.nelems.get();
     let live = s.mark.count(n);
@@ -197,6 +200,9 @@ pub(crate) fn sweep_background(rt: &Runtime) -> usize {
 /// new generation and are skipped: their objects have no marks and must
 /// not be swept.
 pub(crate) fn queue(rt: &Runtime) {
+    debug_assert!(!rt.weak_clearing.is_open(), "spans queued for sweeping inside the weak clearing window");
+    // Queueing changes `sweep_gen`, which a weak read in the window tests.
+    super::weak::publish_after_close();
     let gen = rt.mheap.sweep_gen.load(Relaxed);
     let mut by_class: Vec<Vec<_>> = vec![Vec::new(); rt.mheap.central.len()];
     // Copy the set rather than hold its lock while queueing: mutators
@@ -222,8 +228,13 @@ pub(crate) fn queue(rt: &Runtime) {
 
 /// A mutator ran into the heap limit: queue (if the coordinator has not yet)
 /// and sweep everything, so the memory of dead objects is reusable before
-/// giving up.
+/// giving up. Inside the weak clearing window, it first waits for the
+/// window to close (milliseconds at most: the coordinator clears without
+/// waiting on any mutator).
 pub(crate) fn sweep_all_lazily(rt: &Runtime) -> usize {
+    // Nothing may be freed before the last termination's weak references
+    // are cleared (gc/weak.rs).
+    rt.weak_clearing.wait_closed();
     queue(rt);
     sweep_background(rt)
 }

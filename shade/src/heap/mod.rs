@@ -160,6 +160,10 @@ impl MHeap {
         // SAFETY: the record is ours alone: it came off the free list or was
         // just made, and is not yet in the page table.
         let span = unsafe { &*rec };
+        // The record may have been a swept span a weak read in the clearing
+        // window still tests: see gc/weak.rs, `publish_after_close` (a
+        // release fence, free on x86).
+        std::sync::atomic::fence(Release);
         let start = self.base + (first << PAGE_SHIFT);
         span.init(start, npages, class, elem_size, ty);
         span.in_use.store(true, Relaxed);

@@ -2,10 +2,12 @@
 //! `'static` handle.
 //!
 //! Both point, strongly, to a *weak cell*: a one-word heap object holding
-//! the target's address, which the marker never follows and which mark
-//! termination clears once the target is found unreachable (gc/weak.rs has
-//! the mechanism and the argument for why upgrading is safe while marking
-//! runs concurrently: an upgrade during marking shades its target). One
+//! the target's address, which the marker never follows and which the
+//! collector clears, just after the termination that found the target
+//! unreachable (gc/weak.rs has the mechanism and the argument for why
+//! upgrading is safe while marking runs, where an upgrade shades its
+//! target, and inside the clearing window, where it tests the target's
+//! liveness itself). One
 //! cell is made per `Weak::new` / `WeakRoot::new`; several may name the same
 //! target.
 
@@ -16,7 +18,7 @@ use crate::api::slot::Slot;
 use crate::api::trace::{Trace, Tracer};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::atomic::AtomicUsize;
 
 /// The heap object behind a weak reference: the target's payload address,
 /// or 0 once cleared. Its layout is what gc/weak.rs reads (`repr(C)`, the
@@ -50,8 +52,10 @@ impl<T: Trace + Sync + 'static> WeakCell<T> {
 }
 
 impl<T> WeakCell<T> {
+    #[inline]
     fn upgrade<'m>(&self, mu: &'m Mutator) -> Option<Gc<'m, T>> {
-        let p = self.target.load(Acquire);
+        // 0 if cleared, or dead and not yet cleared (the clearing window).
+        let p = crate::gc::weak::read_target(mu.runtime(), &self.target);
         if p == 0 {
             return None;
         }
@@ -59,9 +63,9 @@ impl<T> WeakCell<T> {
         // marking works from: shade it, or it could be freed while the
         // mutator stores it somewhere strong (gc/weak.rs).
         crate::barrier::shade(mu, p);
-        // SAFETY: a non-null target is alive until the next mark
-        // termination, which cannot happen during 'm (gc/weak.rs), and was
-        // made from a `Gc<T>`, so it is a `T`.
+        // SAFETY: `read_target` returns only a target that is alive until
+        // the next mark termination, which cannot happen during 'm
+        // (gc/weak.rs), and it was made from a `Gc<T>`, so it is a `T`.
         Some(unsafe { Gc::from_raw(p) })
     }
 }

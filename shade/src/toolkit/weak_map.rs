@@ -16,14 +16,18 @@
 //! The collector side (gc/weak.rs, `converge_ephemerons`): at mark
 //! termination, with the world stopped and marking otherwise complete,
 //! every live map marks the values whose key is marked, the marker drains
-//! what they reach, and this repeats until a round marks nothing new; only
-//! then are weak references cleared, and the map's entries whose key is
-//! unmarked become tombstones.
+//! what they reach, and this repeats until a round marks nothing new. In
+//! the clearing window after the restart, the coordinator takes the map's
+//! lock and turns the entries whose key died into tombstones.
 //!
-//! Why reads are safe: a non-tombstone entry's key and value were both
-//! marked at the last termination (the value because its key was) or were
-//! inserted since from live `Gc`s, so both stay allocated until the next
-//! termination, which happens only with the reading mutator stopped. A
+//! Why reads are safe: a lookup compares keys by address with a key the
+//! caller holds, which is alive, so the entry it finds was not judged dead
+//! (a dead key's address is not reused before the window closes). That
+//! entry's key and value were both marked at the last termination (the
+//! value because its key was) or were inserted since from live `Gc`s, so
+//! both stay allocated until the next termination, which happens only with
+//! the reading mutator stopped. Entries with dead keys, not yet cleared,
+//! are only compared, and copied as words when the buffer is rebuilt. A
 //! value handed out while marking runs is shaded (as a weak upgrade is,
 //! DESIGN.md §10): the snapshot need not contain it. A key is only ever
 //! compared, never handed out, so it needs no shading.
@@ -117,15 +121,15 @@ impl<K: 'static, V: Sync + 'static> WeakMap<K, V> {
         });
         mu.st.weak.lock().tables.push(WeakTable {
             table: map.addr(),
-            // Ephemeron tables are cleared by the convergence itself, from
-            // its pending lists (gc/weak.rs).
-            clear: |_, _| 0,
-            ephemeron: Some((mark_live_values::<K, V>, clear_pending::<K, V>)),
+            clear: clear_dead::<K, V>,
+            ephemeron: Some(mark_live_values::<K, V>),
         });
         map
     }
 
-    /// Number of live entries (as of the last collection or change).
+    /// Number of entries (as of the last change; entries whose key died in
+    /// the last collection count until the collector clears them, just
+    /// after that collection's termination).
     pub fn len(&self) -> usize {
         self.len.load(Relaxed)
     }
@@ -333,23 +337,37 @@ unsafe fn mark_live_values<K: 'static, V: 'static>(
     n
 }
 
-/// Tombstones the entries at `pending` (their keys are unmarked at the
-/// fixpoint).
+/// The map's clearing function (gc/weak.rs, `ClearFn`): tombstones for
+/// the entries whose key died (their values die with them, unless
+/// reachable otherwise). A full pass, in the clearing window with mutators
+/// running, rather than the convergence's pending lists: those index the
+/// buffer as it was at termination, and a mutator may have rebuilt it
+/// since.
 ///
 /// # Safety
-/// World stopped; `table` is an allocated `WeakMap<K, V>` whose buffer
-/// `pending` indexes (no rebuild since: the world is stopped).
-unsafe fn clear_pending<K: 'static, V: 'static>(table: usize, pending: &[u32]) -> usize {
+/// As `ClearFn`: the clearing window; `table` is a `WeakMap<K, V>` marked
+/// at the termination that opened it.
+unsafe fn clear_dead<K: 'static, V: 'static>(table: usize, alive: &dyn Fn(usize) -> bool, _gen: u64) -> usize {
     // SAFETY: per the contract.
     let map = unsafe { &*(table as *const WeakMap<K, V>) };
-    // SAFETY: per the contract (the collector calls this for marked maps).
-    let Some(buf) = (unsafe { map.buffer() }) else { return 0 };
-    for &i in pending {
-        let e = &buf[i as usize];
-        e.key.store(TOMBSTONE, Relaxed);
-        e.val.store(EMPTY, Relaxed);
+    let _g = map.lock.lock();
+    let p = map.buf.raw();
+    if p == 0 {
+        return 0;
     }
-    let cleared = pending.len();
+    // SAFETY: under the lock the slot holds a buffer that is allocated
+    // (marked with the map, or allocated since, and nothing is freed
+    // during the window); it only ever holds an `Array<MapEntry>`.
+    let buf = unsafe { &*(p as *const Array<MapEntry>) };
+    let mut cleared = 0;
+    for e in buf.iter() {
+        let k = e.key.load(Relaxed);
+        if k > TOMBSTONE && !alive(k) {
+            e.key.store(TOMBSTONE, Relaxed);
+            e.val.store(EMPTY, Relaxed);
+            cleared += 1;
+        }
+    }
     map.len.fetch_sub(cleared, Relaxed);
     map.tombstones.fetch_add(cleared, Relaxed);
     cleared

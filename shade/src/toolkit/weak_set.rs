@@ -7,17 +7,25 @@
 //! probed linearly. The buffer is held strongly, but its entries are plain
 //! words the marker never reads (`Entry` is `NO_TRACE`), so an interned
 //! object survives only if something else reaches it. The set registers a
-//! clearing function with its mutator's weak lists (gc/weak.rs); at each
-//! mark termination it replaces the entries whose object is unmarked with
-//! tombstones (which keep probe chains intact) and lowers the count.
+//! clearing function with its mutator's weak lists (gc/weak.rs); in the
+//! clearing window after each mark termination, the coordinator takes the
+//! set's lock and replaces the entries whose object died with tombstones
+//! (which keep probe chains intact), lowers the count, and records the
+//! generation it cleared (`cleared_gen`).
 //!
-//! Why lookups are safe: an entry that is not a tombstone names an object
-//! that was marked at the last termination, or was inserted since from a
-//! live `Gc`; so it stays allocated until the next termination, which
-//! happens only with the reading mutator stopped. A lookup that *returns*
-//! an entry while marking runs shades it (as a weak upgrade does, §10 of
-//! DESIGN.md), since the snapshot need not include it; entries it only
-//! compares are read and let go.
+//! Why lookups are safe: once the set is cleared for the current
+//! generation, an entry that is not a tombstone names an object that was
+//! marked at the last termination, or was inserted since from a live `Gc`;
+//! so it stays allocated until the next termination, which happens only
+//! with the reading mutator stopped. Before it is cleared (the window is
+//! open, and stays open while this mutator holds the lock the coordinator
+//! needs), an entry may name a dead object whose memory is still intact
+//! (nothing is swept yet): `find` tests each entry whose hash matches with
+//! the window's liveness predicate and tombstones it if dead, before it
+//! compares it or hands it out. A lookup that *returns* an entry while
+//! marking runs shades it (as a weak upgrade does, §10 of DESIGN.md), since
+//! the snapshot need not include it; entries it only compares are read and
+//! let go.
 //!
 //! Several mutators may use one set (`T: Sync`): every operation takes the
 //! set's lock, and never holds it across an allocation (which may run
@@ -29,7 +37,7 @@ use crate::api::gc::Gc;
 use crate::api::mutator::Mutator;
 use crate::api::slot::Slot;
 use crate::api::trace::{Trace, Tracer};
-use crate::gc::weak::WeakTable;
+use crate::gc::weak::{self, WeakTable};
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
@@ -81,6 +89,9 @@ pub struct WeakSet<T: 'static> {
     /// Live entries (tombstones excluded).
     len: AtomicUsize,
     tombstones: AtomicUsize,
+    /// The sweep generation the collector last cleared the set for
+    /// (gc/weak.rs); written under the lock.
+    cleared_gen: AtomicU64,
     lock: parking_lot::Mutex<()>,
     hasher: RandomState,
     _t: PhantomData<*const T>,
@@ -107,6 +118,8 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
             buf: Slot::null(),
             len: AtomicUsize::new(0),
             tombstones: AtomicUsize::new(0),
+            // Holds nothing the last termination judged.
+            cleared_gen: AtomicU64::new(weak::generation(mu.runtime())),
             lock: parking_lot::Mutex::new(()),
             hasher: RandomState::new(),
             _t: PhantomData,
@@ -115,7 +128,9 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
         set
     }
 
-    /// Number of live entries (as of the last collection or change).
+    /// Number of entries (as of the last change; entries whose object died
+    /// in the last collection count until the collector clears them, just
+    /// after that collection's termination).
     pub fn len(&self) -> usize {
         self.len.load(Relaxed)
     }
@@ -132,11 +147,16 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
     /// Probes for `key`; returns the entry index holding it, or the index
     /// where it would go (the first tombstone seen, else the empty entry).
     /// Caller holds the lock.
-    fn find<Q>(&self, buf: &Array<Entry>, key: &Q, hash: u64) -> Result<usize, Option<usize>>
+    fn find<Q>(&self, mu: &Mutator, buf: &Array<Entry>, key: &Q, hash: u64) -> Result<usize, Option<usize>>
     where
         T: Borrow<Q>,
         Q: Eq + ?Sized,
     {
+        let rt = mu.runtime();
+        // Not yet cleared this generation: the window is open, and stays
+        // open while we hold the lock (module comment).
+        let test = weak::table_needs_test(rt, self.cleared_gen.load(Relaxed));
+        let gen = weak::generation(rt);
         let mask = buf.len() - 1;
         let mut i = hash as usize & mask;
         let mut free = None;
@@ -148,9 +168,19 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
                     free.get_or_insert(i);
                 }
                 p if e.hash.load(Relaxed) == hash => {
-                    // SAFETY: a non-tombstone entry names a live `T` until
-                    // the next termination (module comment), which cannot
-                    // happen while this mutator is running.
+                    if test && !weak::alive_in_window(rt, p, gen) {
+                        // Dead at the last termination, not yet cleared.
+                        e.ptr.store(TOMBSTONE, Relaxed);
+                        self.len.fetch_sub(1, Relaxed);
+                        self.tombstones.fetch_add(1, Relaxed);
+                        free.get_or_insert(i);
+                        i = (i + 1) & mask;
+                        continue;
+                    }
+                    // SAFETY: a non-tombstone entry that passed the test
+                    // names a live `T` until the next termination (module
+                    // comment), which cannot happen while this mutator is
+                    // running.
                     let obj: &T = unsafe { &*(p as *const T) };
                     if obj.borrow() == key {
                         return Ok(i);
@@ -172,7 +202,7 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
         let hash = self.hash_of(key);
         let _g = self.lock.lock();
         let buf = Gc::into_ref(self.buf.get(mu)?);
-        let i = self.find(buf, key, hash).ok()?;
+        let i = self.find(mu, buf, key, hash).ok()?;
         let p = buf[i].ptr.load(Relaxed);
         crate::barrier::shade(mu, p);
         // SAFETY: a live `T` (see `find`), shaded if marking runs.
@@ -215,7 +245,7 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
                 match self.buf.get(mu) {
                     Some(buf) => {
                         let buf = Gc::into_ref(buf);
-                        match self.find(buf, key, hash) {
+                        match self.find(mu, buf, key, hash) {
                             Ok(i) => {
                                 let p = buf[i].ptr.load(Relaxed);
                                 crate::barrier::shade(mu, p);
@@ -286,7 +316,7 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
         let _g = self.lock.lock();
         let Some(buf) = self.buf.get(mu) else { return false };
         let buf = Gc::into_ref(buf);
-        match self.find(buf, key, hash) {
+        match self.find(mu, buf, key, hash) {
             Ok(i) => {
                 buf[i].ptr.store(TOMBSTONE, Relaxed);
                 self.len.fetch_sub(1, Relaxed);
@@ -298,27 +328,31 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
     }
 }
 
-/// The set's clearing function (gc/weak.rs, `WeakTable`): tombstones for
-/// the entries whose object is unmarked.
+/// The set's clearing function (gc/weak.rs, `ClearFn`): tombstones for
+/// the entries whose object died.
 ///
 /// # Safety
-/// World stopped; `table` is an allocated `WeakSet<T>`.
-unsafe fn clear_dead<T: 'static>(table: usize, is_marked: &dyn Fn(usize) -> bool) -> usize {
+/// As `ClearFn`: the clearing window; `table` is a `WeakSet<T>` marked at
+/// the termination that opened it.
+unsafe fn clear_dead<T: 'static>(table: usize, alive: &dyn Fn(usize) -> bool, gen: u64) -> usize {
     // SAFETY: per the contract.
     let set = unsafe { &*(table as *const WeakSet<T>) };
-    // The buffer slot: read without a mutator (the collector, world
-    // stopped); it holds null or a live buffer (the set is marked, so its
-    // buffer is too).
+    let _g = set.lock.lock();
+    set.cleared_gen.store(gen, Relaxed);
+    // The buffer slot, read without a mutator (the collector): under the
+    // lock it holds null or a buffer that is allocated (marked with the
+    // set, or allocated since by a mutator, and nothing is freed during
+    // the window).
     let p = set.buf_addr();
     if p == 0 {
         return 0;
     }
-    // SAFETY: a marked set's buffer is allocated and an `Array<Entry>`.
+    // SAFETY: as above; the slot only ever holds an `Array<Entry>`.
     let buf = unsafe { &*(p as *const Array<Entry>) };
     let mut cleared = 0;
     for e in buf.iter() {
         let t = e.ptr.load(Relaxed);
-        if t > TOMBSTONE && !is_marked(t) {
+        if t > TOMBSTONE && !alive(t) {
             e.ptr.store(TOMBSTONE, Relaxed);
             cleared += 1;
         }
