@@ -204,3 +204,176 @@ impl<T: 'static> fmt::Debug for WeakRoot<T> {
         write!(f, "WeakRoot({:?})", self.cell)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The clearing window seen from a second mutator: upgrades that run
+    //! while the coordinator is still clearing (gc/weak.rs, case 3 of "Why
+    //! a weak read is safe").
+
+    use super::*;
+    use crate::api::array::Array;
+    use crate::api::trace::Tracer;
+    use crate::toolkit::weak_set::WeakSet;
+    use crate::{Config, Heap};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+    use std::time::{Duration, Instant};
+
+    struct Obj {
+        id: u64,
+        check: u64,
+    }
+
+    // SAFETY: no GC pointers.
+    unsafe impl Trace for Obj {
+        const NO_TRACE: bool = true;
+        fn trace(&self, _: &mut Tracer<'_>) {}
+    }
+
+    impl std::borrow::Borrow<u64> for Obj {
+        fn borrow(&self) -> &u64 {
+            &self.id
+        }
+    }
+
+    fn check_of(id: u64) -> u64 {
+        id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5A5A
+    }
+
+    const N: usize = 100_000;
+
+    /// Main sets up a round: N weak references, the even targets also held
+    /// strongly, plus the same objects' ids interned in a `WeakSet`; then
+    /// collects. Mutator B waits for the clearing window of a cycle that
+    /// started after the set-up and, inside it, upgrades every weak
+    /// reference from the last (the coordinator clears from the first):
+    /// even targets must be alive and intact, odd ones must read as dead
+    /// whether or not their cell is cleared yet. It also looks up odd ids in
+    /// the set. The test ends once B has seen, inside a window, a dead
+    /// target whose cell was not yet cleared (the liveness test itself, not
+    /// just a cleared word).
+    #[test]
+    fn upgrades_inside_the_clearing_window_see_dead_targets_as_dead() {
+        let heap = Heap::new(Config {
+            checkmark: true,
+            clobber_free: true,
+            min_heap: 1 << 30,
+            read_env: false,
+            ..Config::default()
+        })
+        .unwrap();
+        let mut mu = heap.mutator();
+        let weaks = mu.root(mu.alloc_array(N, |_| Weak::<Obj>::null()));
+        let strongs = mu.root(mu.alloc_array(N, |_| Slot::<Obj>::null()));
+        let set = mu.root(WeakSet::<Obj>::alloc(&mu));
+        let armed = AtomicU64::new(0); // round r set up, cycles after `after` count
+        let after = AtomicU64::new(u64::MAX);
+        let done = AtomicU64::new(0);
+        let collected = AtomicU64::new(0); // round r's collection returned
+        let stop = AtomicBool::new(false);
+        let failed = AtomicBool::new(false);
+        let tested_dead = AtomicUsize::new(0);
+        let in_window = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // A failed assertion here ends the main loop too.
+                struct Bail<'a>(&'a AtomicBool);
+                impl Drop for Bail<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(true, SeqCst);
+                    }
+                }
+                let _bail = Bail(&failed);
+                let mut mu = heap.mutator();
+                let rt = heap.rt.rt.clone();
+                loop {
+                    mu.safepoint();
+                    if stop.load(SeqCst) {
+                        break;
+                    }
+                    let r = armed.load(SeqCst);
+                    if r == done.load(SeqCst) {
+                        continue;
+                    }
+                    // Only a window of a cycle that began after the set-up.
+                    if !rt.weak_clearing.is_open() || rt.cycle.load(SeqCst) <= after.load(SeqCst) {
+                        if collected.load(SeqCst) == r {
+                            done.store(r, SeqCst); // missed this round's window
+                        }
+                        continue;
+                    }
+                    let ws: &Array<Weak<Obj>> = Gc::into_ref(weaks.get(&mu));
+                    for i in (0..N).rev() {
+                        let w = &ws[i];
+                        let raw = match w.cell.get(&mu) {
+                            Some(c) => Gc::into_ref(c).target.load(SeqCst),
+                            None => panic!("weak {i} has no cell"),
+                        };
+                        let open = rt.weak_clearing.is_open();
+                        match w.upgrade(&mu) {
+                            Some(o) => {
+                                assert_eq!(i % 2, 0, "round {r}: odd target {i} upgraded: it is dead");
+                                assert_eq!((o.id as usize % N, o.check), (i, check_of(o.id)), "target {i} intact");
+                            }
+                            None => {
+                                assert_eq!(i % 2, 1, "round {r}: even target {i} is strongly held");
+                                if raw != 0 && open {
+                                    tested_dead.fetch_add(1, SeqCst);
+                                }
+                            }
+                        }
+                        if open {
+                            in_window.fetch_add(1, SeqCst);
+                        }
+                        if i % 64 == 1 {
+                            let id = r * N as u64 + i as u64;
+                            assert!(set.get(&mu).get(&mu, &id).is_none(), "round {r}: dead id {id} found interned");
+                        }
+                    }
+                    done.store(r, SeqCst);
+                }
+            });
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut r = 0;
+            while tested_dead.load(SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "no upgrade ran inside a clearing window in 60 s");
+                r += 1;
+                {
+                    let (ws, ss) = (weaks.get(&mu), strongs.get(&mu));
+                    for i in 0..N {
+                        let id = r * N as u64 + i as u64;
+                        let t = mu.alloc(Obj { id, check: check_of(id) });
+                        ws[i].set(&mu, t);
+                        ss[i].set(&mu, if i % 2 == 0 { Some(t) } else { None });
+                        if i % 64 == 1 {
+                            set.get(&mu).intern(&mu, &id, |_| t);
+                        }
+                    }
+                }
+                after.store(mu.runtime().cycle.load(SeqCst), SeqCst);
+                armed.store(r, SeqCst);
+                mu.collect();
+                collected.store(r, SeqCst);
+                // B finishes this round (its pass, or noticing it missed
+                // the window) before the next set-up changes the arrays.
+                while done.load(SeqCst) != r {
+                    if failed.load(SeqCst) {
+                        return; // B panicked: the scope re-raises it
+                    }
+                    assert!(Instant::now() < deadline, "mutator B never finished round {r}");
+                    mu.safepoint();
+                    std::thread::yield_now();
+                }
+            }
+            stop.store(true, SeqCst);
+            eprintln!(
+                "{r} rounds; {} upgrades inside a window, {} of a dead target not yet cleared",
+                in_window.load(SeqCst),
+                tested_dead.load(SeqCst)
+            );
+        });
+        assert!(in_window.load(SeqCst) > 0);
+        let st = heap.stats();
+        assert!(st.weak_clear_time_max > Duration::ZERO, "{st:?}");
+    }
+}
