@@ -294,7 +294,9 @@ fn read_target_in_window(rt: &Runtime, word: &AtomicUsize, p: usize) -> usize {
     // metadata after the close (`publish_after_close`): if `alive` read
     // one of them, the close is visible below.
     fence(Acquire);
-    if rt.weak_clearing.open.load(Relaxed) {
+    // Acquire too: if this reads the close, the clears must be visible to
+    // the reload below (the fence only orders the loads before it).
+    if rt.weak_clearing.open.load(Acquire) {
         if alive {
             p
         } else {
