@@ -13,6 +13,7 @@ use crate::api::error::AllocError;
 use crate::barrier::wbbuf::{BarrierStats, WbBuf, WBBUF_LEN};
 use crate::barrier::BarrierMode;
 use crate::gc::collector::Coordinator;
+use crate::gc::handshake::{Handshakes, MutatorSync};
 use crate::gc::mark::{MarkCounters, Marker};
 use crate::gc::pacer::Pacer;
 use crate::gc::roots::{LocalTable, RootNode, StackWords};
@@ -30,7 +31,7 @@ use crate::scheduler::WorkerPool;
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,6 +57,25 @@ pub(crate) struct LiveHeaps(pub(crate) std::sync::atomic::AtomicUsize);
 /// running, and by the collector only while the owner is stopped (parked or
 /// waiting at a safepoint); the stop-the-world mutex orders the two.
 pub(crate) struct MutatorState {
+    /// This mutator's safepoint flag: a safepoint has something to do (a
+    /// stop, a handshake, a deferred panic). Raised by anyone, lowered only
+    /// by the owner at a safepoint (gc/handshake.rs says why that loses no
+    /// raise).
+    pub(crate) flag: AtomicBool,
+    /// The barrier's first test (`barrier::WB_OFF`, `WB_RECORD`,
+    /// `WB_EXACT`): off, or on because this mutator's barrier records
+    /// (`marking`) or `wbcheck` validates every store; `WB_EXACT` while
+    /// `Armed` (the overwritten value is taken with a swap).
+    pub(crate) wb_mode: AtomicU8,
+    /// This mutator's barrier records: it is `Armed` or `Scanned`.
+    pub(crate) marking: AtomicBool,
+    /// This mutator allocates black: it is `Scanned`.
+    pub(crate) black: AtomicBool,
+    /// Whether the owner is running and which phase of the cycle this
+    /// mutator is in (gc/handshake.rs). `wb_mode`, `marking`, `black`
+    /// and the buffer's `per_store` change only under this lock (or with
+    /// the world stopped), and are read by the owner.
+    pub(crate) hs: Mutex<MutatorSync>,
     /// The allocation cache.
     pub(crate) cache: UnsafeCell<MCache>,
     /// The write barrier buffer.
@@ -93,6 +113,11 @@ impl MutatorState {
             WBBUF_LEN - 2
         };
         MutatorState {
+            flag: AtomicBool::new(false),
+            wb_mode: AtomicU8::new(if s.wbcheck { crate::barrier::WB_RECORD } else { crate::barrier::WB_OFF }),
+            marking: AtomicBool::new(false),
+            black: AtomicBool::new(false),
+            hs: Mutex::new(MutatorSync::new()),
             cache: UnsafeCell::new(MCache::new()),
             wb: UnsafeCell::new(WbBuf::new(end, s.record.entries_per_store())),
             gcw: UnsafeCell::new(GcWork::new()),
@@ -139,10 +164,17 @@ pub(crate) struct Runtime {
     pub(crate) queues: WorkQueues,
     pub(crate) workers: WorkerPool,
     pub(crate) coordinator: Coordinator,
-    /// Marking is in progress: barriers record, allocation is black.
+    /// Tracing is allowed: every mutator's barrier is on (mark start's
+    /// first round is complete) and termination has not happened yet.
+    /// Assists run only then. Each mutator's own barrier and allocation
+    /// colour are in its `MutatorState` (gc/handshake.rs).
     pub(crate) marking: AtomicBool,
-    /// Barriers must leave the fast path's first test: `marking || wbcheck`.
-    pub(crate) barrier_on: AtomicBool,
+    /// The ragged handshakes of mark start (gc/handshake.rs).
+    pub(crate) hs: Handshakes,
+    /// Spans being swept right now, by the coordinator or a mutator's lazy
+    /// sweep. A cycle starts only when none is: a destructor must never
+    /// run while some mutator's barrier is on (gc/sweep.rs).
+    pub(crate) sweeps_active: AtomicUsize,
     /// Assists in progress (they may hold work taken from the global list;
     /// see `Coordinator::wait_for_work`).
     pub(crate) assists_active: AtomicUsize,
@@ -188,7 +220,8 @@ impl Runtime {
             workers: WorkerPool::new(settings.mark_workers.saturating_sub(1)),
             coordinator: Coordinator::new(),
             marking: AtomicBool::new(false),
-            barrier_on: AtomicBool::new(settings.wbcheck),
+            hs: Handshakes::new(),
+            sweeps_active: AtomicUsize::new(0),
             assists_active: AtomicUsize::new(0),
             mutators: Mutex::new(Vec::new()),
             orphan_roots: Mutex::new(Vec::new()),
@@ -206,11 +239,15 @@ impl Runtime {
         }))
     }
 
-    /// Registers a new running mutator.
+    /// Registers a new running mutator. It joins the cycle's handshakes in
+    /// their target phase (it has no roots and holds no `Gc`); it reads the
+    /// target after it is in the list, so a round that copies the list
+    /// before the push still has it arrive at its target.
     pub(crate) fn attach(&self) -> Arc<MutatorState> {
         let st = Arc::new(MutatorState::new(&self.settings));
         self.stw.attach();
         self.mutators.lock().push(st.clone());
+        self.resume_handshakes(&st);
         st
     }
 
@@ -218,10 +255,25 @@ impl Runtime {
     /// mark work published (if marking), its cache goes back to the heap,
     /// its roots become orphans kept alive by their handles.
     pub(crate) fn detach(&self, st: &Arc<MutatorState>) {
-        // SAFETY: the owner is running (not stopped), so no collector is
-        // touching its state; after this call nothing will.
+        // A detaching mutator need not finish a round in progress: its
+        // buffers are flushed here, and its roots become orphans, which the
+        // collector greys after the round (gc/handshake.rs).
+        let mut hs = st.hs.lock();
+        // SAFETY: the owner is running (not stopped) and holds its `hs`
+        // lock, so no collector is touching its state; after this call
+        // nothing will.
         unsafe { self.release_mutator(st) };
+        hs.running = false;
+        drop(hs);
+        self.hs.note_moved();
         self.stw.leave();
+    }
+
+    /// Raises every attached mutator's safepoint flag.
+    pub(crate) fn raise_flags(&self) {
+        for m in self.mutators.lock().iter() {
+            m.flag.store(true, Release);
+        }
     }
 
     /// With the world stopped: detaches the parked mutators whose handles
@@ -322,7 +374,9 @@ impl Runtime {
             self.pacer.uncharge(unused, unused_objects);
         }
         self.charge(bytes, objects);
-        if self.marking.load(Relaxed) {
+        // Acquire: an assist scans, which must come after every barrier was
+        // turned on (gc/handshake.rs).
+        if self.marking.load(Acquire) {
             self.assist(st, bytes);
         }
         // The slot comes from the span itself, not through the cache: an
@@ -353,7 +407,9 @@ impl Runtime {
         // until the object is published.
         let idx = span.next_free().expect("fresh large span");
         self.charge(npages * PAGE_SIZE, 1);
-        if self.marking.load(Relaxed) {
+        // Acquire: an assist scans, which must come after every barrier was
+        // turned on (gc/handshake.rs).
+        if self.marking.load(Acquire) {
             self.assist(st, npages * PAGE_SIZE);
         }
         Ok((span.base_of(idx), span))
@@ -419,7 +475,7 @@ impl Runtime {
     /// flag so that the next mutator to reach a safepoint resumes it.
     pub(crate) fn defer_panic(&self, p: Box<dyn Any + Send>) {
         self.deferred_panic.lock().get_or_insert(p);
-        self.stw.flag.store(true, Relaxed);
+        self.raise_flags();
     }
 
     /// Wakes an idle mark worker (a flush published a full work buffer).

@@ -13,9 +13,12 @@
 //! What is modelled:
 //!
 //! * `Stw` (gc/stw.rs): `{stopping, running}` behind a mutex and condvar,
-//!   plus the lock-free safepoint `flag`; `attach`, `leave`, `enter`,
-//!   `try_enter`, `block_if_stopping`, `lower_flag_if_idle`, `stop`, `start`
-//!   are copied almost verbatim.
+//!   plus the lock-free safepoint `flag` (with one mutator, its own flag:
+//!   `MutatorState::flag`, raised by `stop`, lowered with a swap by the
+//!   mutator's safepoint before it looks for a stop); `attach`, `leave`,
+//!   `enter`, `try_enter`, `block_if_stopping`, `stop`, `start` are copied
+//!   almost verbatim. Mark start's ragged rounds are modelled in
+//!   `loom_ragged.rs`; here STW1 stands for them.
 //! * `MutatorState` (runtime.rs): a write barrier buffer (`WbBuf`,
 //!   barrier/wbbuf.rs) with the `smallbuf` geometry (the fast path takes one
 //!   entry, the second store flushes), private mark work (`GcWork`,
@@ -210,15 +213,6 @@ impl Stw {
         true
     }
 
-    /// Mirrors `Stw::lower_flag_if_idle`: lowers the safepoint flag unless a
-    /// stop is in progress.
-    fn lower_flag_if_idle(&self) {
-        let s = self.state.lock().unwrap();
-        if !s.stopping {
-            self.flag.store(false, Relaxed);
-        }
-    }
-
     /// Mirrors `Stw::stop`: stops the world.
     fn stop(&self, is_mutator: bool) -> Stopped {
         let mut s = self.state.lock().unwrap();
@@ -239,7 +233,8 @@ impl Stw {
         }
         s.stopping = true;
         self.stopping_hint.store(true, Release);
-        self.flag.store(true, Relaxed);
+        // `raise_flags`: with one mutator, its flag.
+        self.flag.store(true, Release);
         if is_mutator {
             s.running -= 1;
             self.running_hint.store(s.running, Release);
@@ -256,7 +251,7 @@ impl Stw {
     }
 
     /// Mirrors `Stw::start`: restarts the world stopped by `stop`.
-    fn start(&self, is_mutator: bool, keep_flag: bool) {
+    fn start(&self, is_mutator: bool) {
         let mut s = self.state.lock().unwrap();
         s.stopping = false;
         self.stopping_hint.store(false, Release);
@@ -264,7 +259,6 @@ impl Stw {
             s.running += 1;
             self.running_hint.store(s.running, Release);
         }
-        self.flag.store(keep_flag, Relaxed);
         self.cv.notify_all();
     }
 }
@@ -619,8 +613,9 @@ impl Mutator {
     /// panics and the `Slot::new` witness).
     fn safepoint(&self) {
         if self.rt.stw.flag.load(Relaxed) {
+            // Lowered before looking at the stop (gc/handshake.rs).
+            self.rt.stw.flag.swap(false, AcqRel);
             self.rt.stw.block_if_stopping();
-            self.rt.stw.lower_flag_if_idle();
         }
     }
 
@@ -739,7 +734,7 @@ fn run_cycle(rt: &Runtime, stw1: bool) {
         rt.marking.store(true, Relaxed);
         // Model-only: remember what the root object holds at the snapshot.
         let snap = std::array::from_fn(|i| rt.slots[i].load(Relaxed));
-        rt.stw.start(false, false);
+        rt.stw.start(false);
         snap
     } else {
         INITIAL_SLOTS
@@ -757,7 +752,7 @@ fn run_cycle(rt: &Runtime, stw1: bool) {
         flush_mutators(rt);
         if rt.queues.has_full() && retries < MAX_TERMINATION_RETRIES {
             retries += 1;
-            rt.stw.start(false, false);
+            rt.stw.start(false);
             m.drain();
             continue;
         }
@@ -772,7 +767,7 @@ fn run_cycle(rt: &Runtime, stw1: bool) {
     }
     check_termination(rt, &m, &snapshot);
     rt.marking.store(false, Relaxed);
-    rt.stw.start(false, false);
+    rt.stw.start(false);
     rt.done.store(true, Release);
 }
 
@@ -865,7 +860,7 @@ fn scenario(stw1: bool, attach_early: bool, mutator: fn(Arc<Runtime>, Option<Mut
     // cycle's STW1 to be detached (`process_pending_detaches`).
     assert_eq!(rt.stw.stop(false), Stopped::ByUs);
     rt.process_pending_detaches();
-    rt.stw.start(false, false);
+    rt.stw.start(false);
     // Every mutator has detached: all of its counters were handed over.
     assert!(rt.mutators.lock().unwrap().is_empty());
     let total = *rt.barrier_stats.lock().unwrap();

@@ -103,9 +103,20 @@ impl<T> Array<Slot<T>> {
         let n = src.len();
         assert!(src.start <= src.end && src.end <= slots.len(), "shade: copy_within source out of bounds");
         assert!(dest <= slots.len() - n, "shade: copy_within destination out of bounds");
-        barrier::record_range(mu, &slots[dest..dest + n], Some(&slots[src.clone()]), 0);
+        // An `Armed` mutator stores slot by slot through the barrier's swap.
+        let exact = barrier::bulk_must_swap(mu);
+        if !exact {
+            barrier::record_range(mu, &slots[dest..dest + n], Some(&slots[src.clone()]), 0);
+        }
         // Copy in the direction that never reads an already-overwritten slot.
-        let copy = |i: usize| slots[dest + i].store(slots[src.start + i].load(Acquire), Release);
+        let copy = |i: usize| {
+            let (d, v) = (&slots[dest + i], slots[src.start + i].load(Acquire));
+            if exact {
+                barrier::write(mu, d as *const _ as usize, d, v as usize);
+            } else {
+                d.store(v, Release);
+            }
+        };
         if dest <= src.start {
             (0..n).for_each(copy);
         } else {
@@ -129,6 +140,13 @@ impl<T> Array<Slot<T>> {
             return self.copy_within(mu, range, dest);
         }
         let n = range.len();
+        if barrier::bulk_must_swap(mu) {
+            for i in 0..n {
+                let slot = &d[dest + i];
+                barrier::write(mu, slot as *const _ as usize, slot, s[range.start + i].load(Acquire) as usize);
+            }
+            return;
+        }
         barrier::record_range(mu, &d[dest..dest + n], Some(&s[range.clone()]), 0);
         for i in 0..n {
             d[dest + i].store(s[range.start + i].load(Acquire), Release);
@@ -147,6 +165,12 @@ impl<T> Array<Slot<T>> {
             panic!("shade: fill: value belongs to another heap than the mutator's");
         }
         let slots = self.raw_slots();
+        if barrier::bulk_must_swap(mu) {
+            for s in slots {
+                barrier::write(mu, s as *const _ as usize, s, new);
+            }
+            return;
+        }
         barrier::record_range(mu, slots, None, new);
         for s in slots {
             s.store(new as *mut u8, Release);

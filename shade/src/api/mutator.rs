@@ -120,9 +120,10 @@ impl Mutator {
             }
             None => self.runtime().alloc_large(&self.st, size, noscan, ty)?,
         };
-        if self.runtime().marking.load(Relaxed) {
-            // Allocate black: an object born during marking survives this
-            // cycle and is never scanned by it (DESIGN.md).
+        if self.st.black.load(Relaxed) {
+            // Allocate black: an object born after this mutator's roots were
+            // greyed survives this cycle and is never scanned by it
+            // (DESIGN.md §6).
             span.mark.test_and_set(span.index_of(base));
         }
         Ok(base)
@@ -344,7 +345,7 @@ impl Mutator {
     /// since the last safepoint or `collect`; the heap stays consistent.
     #[inline]
     pub fn safepoint(&mut self) {
-        if self.runtime().stw.flag.load(Relaxed) {
+        if self.st.flag.load(Relaxed) {
             self.safepoint_slow();
         }
     }
@@ -352,11 +353,15 @@ impl Mutator {
     #[cold]
     #[inline(never)]
     fn safepoint_slow(&mut self) {
+        // Lower the flag before looking at what it was raised for, so a
+        // raise after this swap stays up for the next safepoint
+        // (gc/handshake.rs).
+        self.st.flag.swap(false, AcqRel);
+        self.rt.handshake_own(&self.st);
         if self.rt.stw.block_if_stopping() {
             crate::api::slot::pending::clear();
         }
         let deferred = self.rt.deferred_panic.lock().take();
-        self.rt.stw.lower_flag_if_idle();
         if let Some(p) = deferred {
             std::panic::resume_unwind(p);
         }
@@ -381,7 +386,7 @@ impl Mutator {
     /// ```
     #[inline]
     pub fn safepoint_requested(&self) -> bool {
-        self.runtime().stw.flag.load(Relaxed)
+        self.st.flag.load(Relaxed)
     }
 
     /// A handle for polling [`safepoint_requested`](Mutator::safepoint_requested)
@@ -407,7 +412,7 @@ impl Mutator {
     /// ```
     #[inline]
     pub fn poll(&self) -> Poll<'_> {
-        Poll { flag: &self.runtime().stw.flag }
+        Poll { flag: &self.st.flag }
     }
 
     /// Runs a full collection (mark and sweep) now and waits for it (Go's
@@ -433,11 +438,13 @@ impl Mutator {
         impl Drop for Resume<'_> {
             fn drop(&mut self) {
                 self.0.rt.stw.enter();
+                self.0.rt.resume_handshakes(&self.0.st);
                 mark_running(self.0.rt.id);
             }
         }
         unmark_running(self.rt.id);
         crate::api::slot::pending::clear();
+        self.rt.suspend_handshakes(&self.st);
         self.rt.stw.leave();
         let _resume = Resume(self);
         f()
@@ -448,6 +455,7 @@ impl Mutator {
     pub fn park(self) -> ParkedMutator {
         unmark_running(self.rt.id);
         crate::api::slot::pending::clear();
+        self.rt.suspend_handshakes(&self.st);
         self.rt.stw.leave();
         let me = std::mem::ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; we move its fields out.
@@ -561,6 +569,7 @@ impl ParkedMutator {
     pub fn unpark(self) -> Mutator {
         mark_running(self.rt.id);
         self.rt.stw.enter();
+        self.rt.resume_handshakes(&self.st);
         let me = std::mem::ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; we move its fields out.
         let (rt, st) = unsafe { (std::ptr::read(&me.rt), std::ptr::read(&me.st)) };

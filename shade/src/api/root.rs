@@ -60,6 +60,12 @@ impl<T> Root<T> {
     #[inline]
     pub fn get<'m>(&self, mu: &'m Mutator) -> Gc<'m, T> {
         assert!(self.node.heap == mu.heap_id(), "shade: Root used with a mutator of another heap");
+        // A `Root` moves between threads: the mutator that registered it may
+        // not have greyed its roots yet while `mu` has, and could drop the
+        // handle after `mu` stored the object somewhere already scanned.
+        // Shading it while `mu`'s barrier is on closes that gap (DESIGN.md
+        // §6, "Ragged mark start").
+        crate::barrier::shade(mu, self.node.ptr);
         // SAFETY: the object is rooted while `self` lives, so it is alive
         // now; a collection can only complete while `mu` is stopped, which
         // ends the borrow `'m` (DESIGN.md, "Why a Gc is safe"), so it stays

@@ -65,6 +65,9 @@ pub struct HeapStats {
     /// Longest pause.
     pub pause_max: Duration,
     /// Number of pauses (mark start, termination attempts, termination).
+    /// Mark start holds each mutator only for its own handshake work, so its
+    /// entry is the longest such work of the cycle
+    /// (`handshake_work_max`).
     pub pause_count: u64,
     /// Longest time a collection waited for running mutators to reach a
     /// safepoint. A mutator still running is not paused, so this counts in
@@ -72,6 +75,15 @@ pub struct HeapStats {
     /// mutator that runs long without a safepoint delays the collection, and
     /// any other mutator that reached its safepoint waits, paused.
     pub stop_wait_max: Duration,
+    /// Longest time a cycle's mark start waited for late mutators: its two
+    /// ragged handshake rounds, from the first request until the last
+    /// mutator had done its part. No mutator waits meanwhile (each does its
+    /// part at its own safepoint and goes on); the cycle's start is delayed.
+    pub handshake_wait_max: Duration,
+    /// Longest time one mutator spent on its own part of a handshake
+    /// (turning its barrier on, greying its roots): the time mark start held
+    /// that mutator. Also each cycle's mark-start entry in the pauses.
+    pub handshake_work_max: Duration,
     /// Most recent pauses (up to 4096), oldest first.
     pub recent_pauses: Vec<Duration>,
     /// Time spent marking.
@@ -130,6 +142,8 @@ impl HeapStats {
             pause_max: st.pause_max,
             pause_count: st.pause_count,
             stop_wait_max: st.stop_wait_max,
+            handshake_wait_max: st.handshake_wait_max,
+            handshake_work_max: st.handshake_work_max,
             recent_pauses: st.pauses.iter().copied().collect(),
             mark_time_total: st.mark_time_total,
             sweep_time_total: st.sweep_time_total,

@@ -4,18 +4,19 @@
 //! mutator, so no store can bypass the barrier, and the mutator's context
 //! (its buffer) comes with the call: no thread-local lookup.
 //!
-//! What is recorded (DESIGN.md, "The write barrier"): while marking is
-//! active, the value being overwritten (the deletion, or Yuasa, barrier),
-//! which keeps the snapshot taken at mark start intact; optionally also the
-//! value being stored (`BarrierRecord::OldAndNew`, Go's hybrid barrier),
-//! which Shade does not need for correctness but offers for comparison.
+//! What is recorded (DESIGN.md §6), per mutator and by its phase
+//! (gc/handshake.rs): while the mutator is `Armed` (its barrier on, its
+//! roots not yet greyed), the value being overwritten, taken with a swap,
+//! and the value being stored; once it is `Scanned`, the value being
+//! overwritten (the deletion, or Yuasa, barrier), and the stored one too in
+//! `BarrierRecord::OldAndNew` (Go's hybrid barrier, offered for comparison).
 //!
-//! Fast path (`write`): one relaxed load of the heap's `barrier_on` flag and
-//! a branch. When set, load the old value, append the entries to the
-//! mutator's buffer if it has room, then store. No lock, no atomic
-//! read-modify-write, no call. Everything else — flushing a full buffer,
-//! the eager (unbuffered) mode, `wbcheck` validation — is the cold
-//! `slow` path.
+//! Fast path (`write`): one relaxed load of the mutator's own `wb_mode` and
+//! a branch. When it is `WB_RECORD`, load the old value, append the entries
+//! to the mutator's buffer if it has room, then store. No lock, no atomic
+//! read-modify-write, no call. Everything else — the `Armed` swap, flushing
+//! a full buffer, the eager (unbuffered) mode, `wbcheck` validation — is
+//! cold.
 
 pub(crate) mod check;
 pub(crate) mod wbbuf;
@@ -53,17 +54,38 @@ impl BarrierRecord {
     }
 }
 
+/// `MutatorState::wb_mode`: the barrier is off.
+pub(crate) const WB_OFF: u8 = 0;
+/// The barrier is on: load the old value, record, store.
+pub(crate) const WB_RECORD: u8 = 1;
+/// The barrier is on and the mutator is `Armed` (gc/handshake.rs): take the
+/// old value with a swap, so that it is exactly the value overwritten.
+pub(crate) const WB_EXACT: u8 = 2;
+
 /// Stores `new` into `slot` (at address `slot_addr`) through the barrier.
 #[inline(always)]
 pub(crate) fn write(mu: &Mutator, slot_addr: usize, slot: &AtomicPtr<u8>, new: usize) {
-    if mu.runtime().barrier_on.load(Relaxed) {
-        // Relaxed is enough: whoever overwrites the value a slot held at
-        // mark start is ordered after mark start by the stop-the-world
-        // handshake, so it loads exactly that value (DESIGN.md).
+    let mode = mu.state().wb_mode.load(Relaxed);
+    if mode != WB_OFF {
+        if mode == WB_EXACT {
+            return write_exact(mu, slot_addr, slot, new);
+        }
+        // Relaxed is enough: a load may miss a racing store only if that
+        // store's value is recorded, or kept, by other means (DESIGN.md §6,
+        // "Memory ordering").
         let old = slot.load(Relaxed) as usize;
         record(mu, slot_addr, old, new);
     }
     slot.store(new as *mut u8, Release);
+}
+
+/// `write` for an `Armed` mutator: the swap reads the value the store
+/// replaces in the slot's modification order, never an older one.
+#[cold]
+#[inline(never)]
+fn write_exact(mu: &Mutator, slot_addr: usize, slot: &AtomicPtr<u8>, new: usize) {
+    let old = slot.swap(new as *mut u8, Release) as usize;
+    record(mu, slot_addr, old, new);
 }
 
 /// Stores the value word `new` into a value slot (`ValueSlot`) through the
@@ -72,12 +94,31 @@ pub(crate) fn write(mu: &Mutator, slot_addr: usize, slot: &AtomicPtr<u8>, new: u
 /// is filtered to its pointer or 0, which the flush skips as it skips null.
 #[inline(always)]
 pub(crate) fn write_value(mu: &Mutator, slot_addr: usize, slot: &AtomicU64, new: u64) {
-    if mu.runtime().barrier_on.load(Relaxed) {
+    let mode = mu.state().wb_mode.load(Relaxed);
+    if mode != WB_OFF {
+        if mode == WB_EXACT {
+            return write_value_exact(mu, slot_addr, slot, new);
+        }
         // Relaxed: as in `write`.
         let old = slot.load(Relaxed);
         record(mu, slot_addr, value::pointer_of(old), value::pointer_of(new));
     }
     slot.store(new, Release);
+}
+
+/// `write_value` for an `Armed` mutator (see `write_exact`).
+#[cold]
+#[inline(never)]
+fn write_value_exact(mu: &Mutator, slot_addr: usize, slot: &AtomicU64, new: u64) {
+    let old = slot.swap(new, Release);
+    record(mu, slot_addr, value::pointer_of(old), value::pointer_of(new));
+}
+
+/// Whether bulk stores must go slot by slot through `write`: the mutator is
+/// `Armed`, and a bulk pass's loads could miss racing stores (`WB_EXACT`).
+#[inline]
+pub(crate) fn bulk_must_swap(mu: &Mutator) -> bool {
+    mu.state().wb_mode.load(Relaxed) == WB_EXACT
 }
 
 /// Records one store's old and new pointers (each 0 or a payload address)
@@ -107,16 +148,17 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
     if rt.settings.wbcheck {
         check::validate_store(rt, slot_addr, new);
     }
-    if !rt.marking.load(Relaxed) {
+    let st = mu.state();
+    if !st.marking.load(Relaxed) {
         return;
     }
-    let st = mu.state();
     // SAFETY: a running mutator has exclusive use of its counters.
     unsafe { (*st.wb_stats.get()).stores += 1 };
     match rt.settings.barrier {
         BarrierMode::Eager => {
             let mut e = [old, new];
-            let n = rt.settings.record.entries_per_store();
+            // SAFETY: a running mutator has exclusive use of its buffer.
+            let n = unsafe { (*st.wb.get()).per_store };
             // SAFETY: a running mutator has exclusive use of its buffers.
             unsafe { wbbuf::flush_entries(rt, st, &mut e[..n]) };
         }
@@ -141,10 +183,10 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
 #[inline]
 pub(crate) fn shade(mu: &Mutator, p: usize) {
     let rt = mu.runtime();
-    if !rt.marking.load(Relaxed) {
+    let st = mu.state();
+    if !st.marking.load(Relaxed) {
         return;
     }
-    let st = mu.state();
     // SAFETY: a running mutator has exclusive use of its buffers.
     let wb = unsafe { &mut *st.wb.get() };
     let n = wb.next;
@@ -165,7 +207,8 @@ pub(crate) fn shade(mu: &Mutator, p: usize) {
 /// with no `src`, every slot receives `fill`.
 pub(crate) fn record_range(mu: &Mutator, dest: &[AtomicPtr<u8>], src: Option<&[AtomicPtr<u8>]>, fill: usize) {
     let rt = mu.runtime();
-    if !rt.barrier_on.load(Relaxed) {
+    let st = mu.state();
+    if st.wb_mode.load(Relaxed) == WB_OFF {
         return;
     }
     let value_at = |i: usize| src.map_or(fill, |s| s[i].load(Relaxed) as usize);
@@ -174,10 +217,9 @@ pub(crate) fn record_range(mu: &Mutator, dest: &[AtomicPtr<u8>], src: Option<&[A
             check::validate_store(rt, d as *const _ as usize, value_at(i));
         }
     }
-    if !rt.marking.load(Relaxed) {
+    if !st.marking.load(Relaxed) {
         return;
     }
-    let st = mu.state();
     // SAFETY: a running mutator has exclusive use of its buffer and stats.
     let wb = unsafe { &mut *st.wb.get() };
     unsafe { (*st.wb_stats.get()).stores += dest.len() as u64 };

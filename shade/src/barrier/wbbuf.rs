@@ -159,7 +159,7 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BarrierRecord, Config, Heap, Slot, Trace};
+    use crate::{BarrierRecord, Config, Heap, Mutator, Slot, Trace};
     use std::sync::atomic::Ordering::Relaxed;
 
     #[derive(Trace)]
@@ -211,13 +211,15 @@ mod tests {
         assert_eq!(gcw.try_get(&rt.queues), None, "and nothing else");
     }
 
-    /// Turns marking on by hand (no collector thread runs in these tests).
-    fn with_marking(rt: &Runtime, f: impl FnOnce()) {
-        rt.marking.store(true, Relaxed);
-        rt.barrier_on.store(true, Relaxed);
+    /// Turns this mutator's barrier on by hand (no collector thread runs in
+    /// these tests).
+    fn with_marking(mu: &Mutator, f: impl FnOnce()) {
+        let st = mu.state();
+        st.marking.store(true, Relaxed);
+        st.wb_mode.store(crate::barrier::WB_RECORD, Relaxed);
         f();
-        rt.marking.store(false, Relaxed);
-        rt.barrier_on.store(false, Relaxed);
+        st.marking.store(false, Relaxed);
+        st.wb_mode.store(crate::barrier::WB_OFF, Relaxed);
     }
 
     #[test]
@@ -231,7 +233,7 @@ mod tests {
             holder.next.set(&mu, b); // marking off: nothing recorded
                                      // SAFETY: the test thread owns the buffer; reads between stores.
             assert_eq!(unsafe { (*mu.state().wb.get()).next }, 0);
-            with_marking(mu.runtime(), || {
+            with_marking(&mu, || {
                 holder.next.set(&mu, a);
                 let wb = unsafe { &*mu.state().wb.get() };
                 assert_eq!(wb.next, per_store);
@@ -250,7 +252,7 @@ mod tests {
         let mu = heap.mutator();
         let target = mu.alloc(Obj { next: Slot::null() });
         let arr = mu.alloc_array(300, |i| if i % 3 == 0 { Slot::new(target) } else { Slot::null() });
-        with_marking(mu.runtime(), || {
+        with_marking(&mu, || {
             arr.fill(&mu, None);
             // SAFETY: the test thread is the running owner of `mu`.
             let stats = unsafe { *mu.state().wb_stats.get() };

@@ -44,6 +44,7 @@
 //! not wait for a collection (`Runtime::collect` panics: the collection
 //! would wait for the very thread that runs the destructor).
 
+use super::handshake::Phase;
 use super::mark::{MarkCounters, Marker};
 use super::stats::CyclePauses;
 use super::sweep::{sweep_background, SweepTotals};
@@ -249,6 +250,10 @@ pub(crate) struct CycleReport {
     pub(crate) weak_time: Duration,
     /// The clearing window, after the restart.
     pub(crate) weak_clear_time: Duration,
+    /// Mark start's rounds, first request to last mutator done.
+    pub(crate) handshake_wait: Duration,
+    /// Mutators a mark-start round had to wait for (the most in one round).
+    pub(crate) late_mutators: usize,
 }
 
 impl Runtime {
@@ -287,26 +292,53 @@ impl Runtime {
         // scavenger keeps that much resident (below).
         let pages_in_use = self.mheap.page_stats().0 * crate::heap::sizeclass::PAGE_SIZE;
 
-        // ---- STW1: mark start ------------------------------------------
-        let t = Instant::now();
-        self.stw.stop(false);
-        pauses.stop_wait_max = t.elapsed();
-        self.process_pending_detaches();
+        // ---- mark start ------------------------------------------------
+        // A destructor must never run while some mutator's barrier is on:
+        // it may store into its dead object, and recording the value that
+        // store overwrites would mark freed memory (DESIGN.md §4). The
+        // queues are empty, so no sweep can start; wait for those running.
+        while self.sweeps_active.load(SeqCst) > 0 {
+            std::thread::yield_now();
+        }
         debug_assert!(self.mheap.central.iter().all(|c| c.unswept_len() == 0), "sweep unfinished");
         let heap_before = self.pacer.heap_alloc.load(Relaxed);
-        if !stw_mode {
-            self.marking.store(true, Relaxed);
-            self.barrier_on.store(true, Relaxed);
-        }
-        self.pacer.start_cycle();
-        self.queues.marked.store(0, Relaxed);
-        let roots = self.gather_roots();
+        self.hs.take_work_max();
+        let mut handshake_wait = Duration::ZERO;
+        let mut late_mutators = 0;
         {
             let mut w = GcWork::new();
             // SAFETY: the runtime and `w` outlive the marker.
             let mut m = unsafe { Marker::new(&self.mheap, &self.queues, &mut w) };
-            for &r in &roots {
-                m.mark(r);
+            if stw_mode {
+                let t = Instant::now();
+                self.stw.stop(false, || self.raise_flags());
+                pauses.stop_wait_max = t.elapsed();
+                self.process_pending_detaches();
+                self.pacer.start_cycle();
+                self.queues.marked.store(0, Relaxed);
+                for r in self.gather_roots() {
+                    m.mark(r);
+                }
+            } else {
+                // Two ragged rounds (gc/handshake.rs): every barrier on,
+                // then every mutator greys its own roots. No mutator waits
+                // for another.
+                self.pacer.start_cycle();
+                self.queues.marked.store(0, Relaxed);
+                let armed = self.handshake_round(Phase::Armed);
+                // Every barrier records now: tracing may begin.
+                self.marking.store(true, SeqCst);
+                let scanned = self.handshake_round(Phase::Scanned);
+                handshake_wait = armed.wait + scanned.wait;
+                late_mutators = armed.late.max(scanned.late);
+                // Detached mutators' roots, including those of mutators that
+                // detached during the rounds without greying their roots.
+                let mut roots = Vec::new();
+                self.orphan_roots_into(&mut roots);
+                for r in roots {
+                    m.mark(r);
+                }
+                pauses.start = self.hs.take_work_max();
             }
             m.dispose();
             totals += m.counters;
@@ -314,7 +346,6 @@ impl Runtime {
         let t_mark = Instant::now();
         let mut retries = 0;
         if !stw_mode {
-            pauses.start = self.stw.start(false, false);
             // ---- concurrent mark, then termination attempts -------------
             loop {
                 loop {
@@ -326,13 +357,13 @@ impl Runtime {
                     }
                 }
                 let t2 = Instant::now();
-                self.stw.stop(false);
+                self.stw.stop(false, || self.raise_flags());
                 pauses.stop_wait_max = pauses.stop_wait_max.max(t2.elapsed());
                 self.process_pending_detaches();
                 self.flush_mutators();
                 if self.queues.has_full() && retries < MAX_TERMINATION_RETRIES {
                     retries += 1;
-                    pauses.retries.push(self.stw.start(false, false));
+                    pauses.retries.push(self.stw.start(false));
                     continue;
                 }
                 break;
@@ -359,11 +390,20 @@ impl Runtime {
         totals += weak.ephemeron_marked;
         let weak_time = t_weak.elapsed();
         self.marking.store(false, Relaxed);
-        self.barrier_on.store(self.settings.wbcheck, Relaxed);
-        for m in self.mutators.lock().iter() {
+        self.hs.set_target(Phase::Idle);
+        // A copy: `hs` locks are never taken while holding the list's lock
+        // (a detaching mutator takes them in the other order).
+        let list = self.mutators.lock().clone();
+        for m in list.iter() {
             // SAFETY: the owner is stopped (stw invariant): the collector has
-            // exclusive use of its cache and counters until `start`.
+            // exclusive use of its cache, counters and barrier until `start`.
             unsafe {
+                let mut hs = m.hs.lock();
+                debug_assert!(stw_mode || hs.phase == Phase::Scanned, "a mutator missed mark start");
+                if hs.phase != Phase::Idle {
+                    self.advance(m, &mut hs, Phase::Idle);
+                }
+                drop(hs);
                 let (bytes, objects) = (*m.cache.get()).release_all(&self.mheap, false);
                 self.pacer.uncharge(bytes, objects);
                 totals += std::mem::take(&mut *m.marked.get());
@@ -384,7 +424,7 @@ impl Runtime {
         for c in self.mheap.central.iter() {
             c.clear_partial();
         }
-        let pause2 = self.stw.start(false, false);
+        let pause2 = self.stw.start(false);
         if stw_mode {
             pauses.start = pause2;
         } else {
@@ -429,6 +469,8 @@ impl Runtime {
             weak,
             weak_time,
             weak_clear_time,
+            handshake_wait,
+            late_mutators,
             released,
             gc_cpu_percent: (gc_cpu as f64 / process_cpu_time().as_nanos().max(1) as f64 * 100.0).min(100.0),
             stop_the_world: stw_mode,
@@ -451,6 +493,10 @@ impl Runtime {
                 st.record_pause(p);
             }
             st.stop_wait_max = st.stop_wait_max.max(report.pauses.stop_wait_max);
+            st.handshake_wait_max = st.handshake_wait_max.max(handshake_wait);
+            if !stw_mode {
+                st.handshake_work_max = st.handshake_work_max.max(report.pauses.start);
+            }
             st.record_cycle(crate::api::stats::CycleInfo {
                 cycle,
                 at: report.at,

@@ -2,6 +2,8 @@
 //! in which order. Each mechanism has its own file:
 //!
 //! * `stw`: stopping mutators at safepoints.
+//! * `handshake`: moving mutators through mark start one at a time, at
+//!   their own safepoints (ragged handshakes).
 //! * `collector`: the cycle itself and the coordinator thread that runs it.
 //! * `roots`: the root set (registrations of `Root`s, `Local`s, root stacks).
 //! * `checkmark`: the `checkmark` debug mode's verification.
@@ -14,6 +16,7 @@
 pub(crate) mod checkmark;
 pub(crate) mod collector;
 pub(crate) mod gctrace;
+pub(crate) mod handshake;
 pub(crate) mod mark;
 pub(crate) mod pacer;
 pub(crate) mod roots;

@@ -2,8 +2,9 @@
 //! registrations behind the public root handles.
 //!
 //! Three kinds, all per mutator (so registering one takes no global lock)
-//! and all read only at mark start and by `checkmark` at termination, with
-//! the world stopped:
+//! and all read only when the mutator greys its roots at mark start (by
+//! itself, or by the collector while it is parked: gc/handshake.rs) and by
+//! `checkmark` at termination, with the world stopped:
 //!
 //! * `RootNode`: the registration of a `Root` handle (`api/root.rs`), an
 //!   `Arc` shared with the handles; dropped from the list once only the
@@ -15,7 +16,7 @@
 //!   sound.
 
 use crate::heap::value;
-use crate::runtime::Runtime;
+use crate::runtime::{MutatorState, Runtime};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
 
@@ -85,25 +86,41 @@ impl Runtime {
     /// roots. Runs with the world stopped.
     pub(crate) fn gather_roots(&self) -> Vec<usize> {
         let mut roots = Vec::new();
-        let keep = |list: &mut Vec<Arc<RootNode>>, out: &mut Vec<usize>| {
-            // A registration whose handles are all dropped has count 1 (the
-            // registry's own reference); counts only fall to 1 when the last
-            // handle goes, never rise from it, so this test is stable.
-            list.retain(|r| Arc::strong_count(r) > 1);
-            out.extend(list.iter().map(|r| r.ptr));
-        };
         for m in self.mutators.lock().iter() {
-            keep(&mut m.roots.lock(), &mut roots);
-            roots.extend(m.locals.lock().live());
-            // A dropped `RootStack` unregisters itself (toolkit/stack.rs).
-            for s in m.stacks.lock().iter() {
-                // SAFETY: the world is stopped, so the owning mutator is not
-                // running and its stacks are ours to read (`StackWords`).
-                let words = unsafe { &*s.words.get() };
-                roots.extend(words.iter().map(|&w| value::pointer_of(w)).filter(|&p| p != 0));
-            }
+            self.roots_of(m, &mut roots);
         }
-        keep(&mut self.orphan_roots.lock(), &mut roots);
+        self.orphan_roots_into(&mut roots);
         roots
     }
+
+    /// Appends one mutator's roots: its live `Root`s (dropping dead
+    /// registrations), `Local`s and root stacks. The caller has exclusive
+    /// use of the mutator's root stacks: the world is stopped, or it is the
+    /// mutator's running owner or holds its `hs` lock while it is parked
+    /// (gc/handshake.rs).
+    pub(crate) fn roots_of(&self, m: &MutatorState, out: &mut Vec<usize>) {
+        keep_live(&mut m.roots.lock(), out);
+        out.extend(m.locals.lock().live());
+        // A dropped `RootStack` unregisters itself (toolkit/stack.rs).
+        for s in m.stacks.lock().iter() {
+            // SAFETY: per the contract, the owning mutator is not using its
+            // stacks, so they are ours to read (`StackWords`).
+            let words = unsafe { &*s.words.get() };
+            out.extend(words.iter().map(|&w| value::pointer_of(w)).filter(|&p| p != 0));
+        }
+    }
+
+    /// Appends the roots of detached mutators (dropping dead registrations).
+    pub(crate) fn orphan_roots_into(&self, out: &mut Vec<usize>) {
+        keep_live(&mut self.orphan_roots.lock(), out);
+    }
+}
+
+/// Appends the targets of the registrations that still have handles, and
+/// drops the others. A registration whose handles are all dropped has count
+/// 1 (the registry's own reference); counts only fall to 1 when the last
+/// handle goes, never rise from it, so this test is stable.
+fn keep_live(list: &mut Vec<Arc<RootNode>>, out: &mut Vec<usize>) {
+    list.retain(|r| Arc::strong_count(r) > 1);
+    out.extend(list.iter().map(|r| r.ptr));
 }

@@ -8,7 +8,8 @@ pub(crate) const PAUSE_HISTORY: usize = 4096;
 /// The stops of one cycle.
 #[derive(Default)]
 pub(crate) struct CyclePauses {
-    /// Mark start (the whole mark in stop-the-world mode).
+    /// Mark start: the longest any mutator spent on its own handshake work
+    /// (the whole mark in stop-the-world mode).
     pub(crate) start: Duration,
     /// Termination attempts that found work and resumed concurrent marking.
     pub(crate) retries: Vec<Duration>,
@@ -36,6 +37,8 @@ pub(crate) struct StatsRecord {
     pub(crate) pause_total: Duration,
     pub(crate) pause_max: Duration,
     pub(crate) stop_wait_max: Duration,
+    pub(crate) handshake_wait_max: Duration,
+    pub(crate) handshake_work_max: Duration,
     pub(crate) pause_count: u64,
     pub(crate) pauses: std::collections::VecDeque<Duration>,
     pub(crate) mark_time_total: Duration,

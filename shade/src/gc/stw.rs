@@ -7,8 +7,10 @@
 //! roots and — with the concurrent collector — write barrier buffer may be
 //! used by the collector). `running` counts the running ones.
 //!
-//! To stop the world, a collector sets `stopping` under the lock, raises the
-//! lock-free `flag` that safepoints poll, and waits until `running` is zero.
+//! To stop the world, a collector sets `stopping` under the lock, raises
+//! every mutator's lock-free safepoint flag (`MutatorState::flag`, polled by
+//! its safepoints; the caller passes the raising as a closure), and waits
+//! until `running` is zero.
 //! A running mutator notices the flag at its next safepoint, decrements
 //! `running`, and sleeps until `stopping` clears. A parked mutator is already
 //! not counted, so it never delays the collector; unparking waits while a
@@ -17,8 +19,9 @@
 //! stopping visible to the collector, and the collector's writes (swept
 //! spans, reset caches) visible to the mutator when it resumes.
 //!
-//! `flag` is also raised when the pacer asks for a collection, so a
-//! safepoint is one relaxed load and a branch on the fast path.
+//! The flag is also raised for a ragged handshake (gc/handshake.rs) and to
+//! deliver a destructor's deferred panic, so a safepoint is one relaxed load
+//! and a branch on the fast path.
 //!
 //! Waiting: a stop is short (tens of microseconds of collector work), while
 //! waking a thread asleep on a condition variable costs about as much again
@@ -83,7 +86,7 @@ const SPIN_LIMIT: Duration = Duration::from_micros(200);
 /// Spins until `done()`, for at most `SPIN_LIMIT`: a few pause
 /// instructions first, then yielding the CPU (on a machine with as many
 /// busy threads as cores, the thread we wait for may need ours).
-fn spin_until(done: impl Fn() -> bool) {
+pub(crate) fn spin_until(done: impl Fn() -> bool) {
     let start = Instant::now();
     let mut round = 0u32;
     while !done() {
@@ -122,9 +125,6 @@ pub(crate) struct Stw {
     /// without it by spinners.
     stopping_hint: AtomicBool,
     running_hint: AtomicUsize,
-    /// "A safepoint has something to do": a stop is in progress or a
-    /// collection was requested.
-    pub(crate) flag: AtomicBool,
 }
 
 /// How `stop` obtained a stopped world.
@@ -144,7 +144,6 @@ impl Stw {
             cv: Condvar::new(),
             stopping_hint: AtomicBool::new(false),
             running_hint: AtomicUsize::new(0),
-            flag: AtomicBool::new(false),
         }
     }
 
@@ -185,7 +184,7 @@ impl Stw {
         true
     }
 
-    /// Called by a running mutator at a safepoint when `flag` is up: if a
+    /// Called by a running mutator at a safepoint when its flag was up: if a
     /// stop is in progress, stops until it ends and returns true.
     pub(crate) fn block_if_stopping(&self) -> bool {
         let mut s = self.state.lock();
@@ -207,18 +206,11 @@ impl Stw {
         true
     }
 
-    /// Lowers the safepoint flag unless a stop is in progress (it may have
-    /// been raised only to deliver a deferred panic).
-    pub(crate) fn lower_flag_if_idle(&self) {
-        let s = self.state.lock();
-        if !s.stopping {
-            self.flag.store(false, Relaxed);
-        }
-    }
-
     /// Stops the world. `is_mutator` says the caller is itself a running
-    /// mutator (it stops too, and resumes in `start`).
-    pub(crate) fn stop(&self, is_mutator: bool) -> Stopped {
+    /// mutator (it stops too, and resumes in `start`). `raise_flags` raises
+    /// every mutator's safepoint flag; it is called after `stopping` is set,
+    /// so a mutator that lowers its flag after the raise sees the stop.
+    pub(crate) fn stop(&self, is_mutator: bool, raise_flags: impl FnOnce()) -> Stopped {
         let mut s = self.state.lock();
         if s.stopping {
             if is_mutator {
@@ -239,7 +231,7 @@ impl Stw {
         s.stopping = true;
         self.stopping_hint.store(true, Release);
         s.first_block = None;
-        self.flag.store(true, Relaxed);
+        raise_flags();
         if is_mutator {
             s.note_block();
             s.running -= 1;
@@ -257,10 +249,10 @@ impl Stw {
         Stopped::ByUs
     }
 
-    /// Restarts the world stopped by `stop`. `keep_flag` leaves the safepoint
-    /// flag up (another collection is already wanted). Returns the stop's
-    /// pause (see the module comment).
-    pub(crate) fn start(&self, is_mutator: bool, keep_flag: bool) -> Duration {
+    /// Restarts the world stopped by `stop`. Returns the stop's pause (see
+    /// the module comment). Each mutator lowered its own flag on its way into
+    /// the stop.
+    pub(crate) fn start(&self, is_mutator: bool) -> Duration {
         let mut s = self.state.lock();
         let now = Instant::now();
         let began = s.first_block.take().into_iter().chain(s.stopped_at.take()).min().unwrap_or(now);
@@ -270,7 +262,6 @@ impl Stw {
             s.running += 1;
             self.running_hint.store(s.running, Release);
         }
-        self.flag.store(keep_flag, Relaxed);
         self.cv.notify_all();
         now.saturating_duration_since(began)
     }

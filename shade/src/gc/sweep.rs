@@ -144,6 +144,17 @@ fn free_object(
 
 /// Sweeps one span the caller holds.
 pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
+    // Counted while it runs: the next cycle starts only when no sweep is
+    // running, so destructors never run while a barrier is on
+    // (gc/collector.rs, mark start). Released on unwinding too.
+    struct Active<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Active<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+    }
+    rt.sweeps_active.fetch_add(1, SeqCst);
+    let _active = Active(&rt.sweeps_active);
     // Sweeping clears mark bits and frees spans, which a weak read in the
     // window tests; a queued span is only swept after the window closed.
     super::weak::publish_after_close();

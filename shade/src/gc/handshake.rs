@@ -1,0 +1,286 @@
+//! Ragged handshakes: mark start without stopping the world.
+//!
+//! A stop of the world (gc/stw.rs) holds every mutator until the slowest
+//! one reaches a safepoint. Mark start does not need that: each mutator's
+//! part of it (turning its barrier on, greying its own roots) can be done
+//! by that mutator alone, at its own next safepoint, while the others run.
+//! The collector moves every mutator through the *phases* of a cycle:
+//!
+//! ```text
+//!   Idle ──arm──> Armed ──scan──> Scanned ──(termination stop)──> Idle
+//!   barrier off   barrier records     barrier records the
+//!   allocate      old and new values; overwritten value;
+//!   white         allocate white      allocate black; roots greyed
+//! ```
+//!
+//! A *round* sets the heap's target phase and waits until every attached
+//! mutator has reached it: a parked mutator is moved by the collector at
+//! once (it holds no `Gc` and touches nothing); a running one has its own
+//! safepoint flag raised and moves itself at its next safepoint, or when it
+//! unparks or detaches (a mutator attaching joins in the target phase). No
+//! mutator ever waits for another: a late mutator delays the round, and so
+//! the cycle, and nobody else. Mark start is two rounds, `Armed` then
+//! `Scanned`; the markers and assists scan nothing before the first round
+//! has completed, and nothing is allocated black before it either, so no
+//! black object exists while some mutator's barrier is still off. The
+//! argument that this is sound is DESIGN.md §6 ("Ragged mark start").
+//!
+//! Handing a mutator's state over: `MutatorState::hs` (a mutex per
+//! mutator) says whether its owner is running and which phase it is in. The
+//! owner changes phase, parks, unparks and detaches under it; the collector
+//! moves a parked mutator under it. So the owner's and the collector's uses
+//! of the mutator's cells (barrier buffer, mark buffers, per-store count)
+//! are ordered by that mutex, as the stop-the-world mutex orders them for a
+//! stopped mutator.
+//!
+//! The safepoint flag is per mutator, so that a mutator done with a round
+//! is not sent to the slow path again and again while another is late. The
+//! collector raises it with a release store after setting the target
+//! phase; the owner lowers it with a swap (`AcqRel`) at the top of its slow
+//! path and only then reads the phase. Either the swap reads the raise (and
+//! synchronises with it, so the owner sees the new phase), or it comes
+//! earlier in the flag's modification order, and the flag is still up for
+//! the owner's next safepoint. A raise is never lost (`tests/loom_ragged.rs`).
+
+use crate::barrier::{WB_EXACT, WB_OFF, WB_RECORD};
+use crate::gc::mark::Marker;
+use crate::runtime::{MutatorState, Runtime};
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a mutator is in the cycle (see the module comment).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// No cycle is marking: barrier off, allocation white.
+    Idle,
+    /// The barrier records both the overwritten and the stored value; the
+    /// roots are not greyed yet, allocation is white.
+    Armed,
+    /// The roots are greyed; the barrier records the overwritten value (and
+    /// the stored one in `wbrecord=hybrid`); allocation is black.
+    Scanned,
+}
+
+/// One mutator's handshake state, behind `MutatorState::hs`.
+pub(crate) struct MutatorSync {
+    /// The owner is running (not parked, not detached). While it is not,
+    /// the collector may move it itself.
+    pub(crate) running: bool,
+    pub(crate) phase: Phase,
+}
+
+impl MutatorSync {
+    pub(crate) fn new() -> MutatorSync {
+        MutatorSync { running: false, phase: Phase::Idle }
+    }
+}
+
+/// The heap's side of the handshakes.
+pub(crate) struct Handshakes {
+    /// The phase every mutator is being moved to.
+    target: Mutex<Phase>,
+    /// Bumped by every mutator that moved itself, parked or detached; the
+    /// collector spins on it, then sleeps on `cv` (under `sleep`) until it
+    /// changes. An atomic, not a locked counter: a collector spinning on a
+    /// lock kept a mutator that needed it waiting for milliseconds.
+    moved: AtomicU64,
+    sleep: Mutex<()>,
+    cv: Condvar,
+    /// Longest work one mutator did at one handshake this cycle (ns).
+    work_max: AtomicU64,
+}
+
+/// What one round measured.
+pub(crate) struct Round {
+    /// From the round's start until the last mutator moved: how long late
+    /// mutators delayed the cycle.
+    pub(crate) wait: Duration,
+    /// How many mutators were still running the round's first time round.
+    pub(crate) late: usize,
+}
+
+impl Handshakes {
+    pub(crate) fn new() -> Handshakes {
+        Handshakes {
+            target: Mutex::new(Phase::Idle),
+            moved: AtomicU64::new(0),
+            sleep: Mutex::new(()),
+            cv: Condvar::new(),
+            work_max: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn target(&self) -> Phase {
+        *self.target.lock()
+    }
+
+    /// Sets the target phase without a round: only at termination, with the
+    /// world stopped, when the collector moves every mutator itself.
+    pub(crate) fn set_target(&self, p: Phase) {
+        *self.target.lock() = p;
+    }
+
+    /// A mutator moved itself, parked or detached: wakes a waiting round.
+    pub(crate) fn note_moved(&self) {
+        self.moved.fetch_add(1, SeqCst);
+        // Taking the lock orders this bump against a collector that checked
+        // the counter under it and is about to sleep: it is asleep by now,
+        // or it will see the bump.
+        drop(self.sleep.lock());
+        self.cv.notify_all();
+    }
+
+    /// The longest work a mutator did at a handshake since the last call.
+    pub(crate) fn take_work_max(&self) -> Duration {
+        Duration::from_nanos(self.work_max.swap(0, Relaxed))
+    }
+}
+
+impl Runtime {
+    /// The collector: moves every attached mutator to `target` and returns
+    /// when all are there. Never stops a mutator: parked ones are moved
+    /// here, running ones move themselves at their next safepoint.
+    pub(crate) fn handshake_round(&self, target: Phase) -> Round {
+        self.hs.set_target(target);
+        let t0 = Instant::now();
+        let mut first = None;
+        loop {
+            let seen = self.hs.moved.load(SeqCst);
+            // A mutator attaching after this copy reads the new target
+            // (`join_handshakes`), so the copy misses nobody.
+            let list: Vec<Arc<MutatorState>> = self.mutators.lock().clone();
+            let mut late = 0;
+            for m in &list {
+                let mut s = m.hs.lock();
+                if s.phase == target {
+                    continue;
+                }
+                if s.running {
+                    late += 1;
+                    m.flag.store(true, Release);
+                } else {
+                    // SAFETY: the owner is not running and cannot resume
+                    // while we hold its `hs` lock, so we have exclusive use
+                    // of its cells.
+                    unsafe { self.advance(m, &mut s, target) };
+                }
+            }
+            first.get_or_insert(late);
+            if late == 0 {
+                return Round { wait: t0.elapsed(), late: first.unwrap_or(0) };
+            }
+            // Sleep at once (no yielding spin as in gc/stw.rs): the mutators
+            // we wait for keep running, and one sharing this core got the
+            // CPU for a whole time slice at each `yield_now`, so a round
+            // noticed a mutator that had moved within microseconds only
+            // 4 ms later. Its move's notification wakes us.
+            let mut g = self.hs.sleep.lock();
+            if self.hs.moved.load(SeqCst) == seen {
+                // The timeout only bounds a missed wake-up's cost.
+                self.hs.cv.wait_for(&mut g, Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// A running mutator with its flag seen (a safepoint), or at a point
+    /// that is one (unpark, detach): moves itself to the target phase.
+    pub(crate) fn handshake_own(&self, st: &MutatorState) {
+        let mut s = st.hs.lock();
+        let target = self.hs.target();
+        if s.phase != target {
+            let t = Instant::now();
+            // SAFETY: the caller is the running owner and holds no `Gc`.
+            unsafe { self.advance(st, &mut s, target) };
+            self.hs.work_max.fetch_max(t.elapsed().as_nanos() as u64, Relaxed);
+            drop(s);
+            self.hs.note_moved();
+        }
+    }
+
+    /// A mutator's owner starts running (attach, unpark): from now on the
+    /// collector leaves its state to it. Moves to the target phase: the
+    /// owner holds no `Gc` yet.
+    pub(crate) fn resume_handshakes(&self, st: &MutatorState) {
+        st.hs.lock().running = true;
+        self.handshake_own(st);
+    }
+
+    /// A mutator's owner stops running (park, detach): the collector moves
+    /// it from now on. Wakes a round that may be waiting for it.
+    pub(crate) fn suspend_handshakes(&self, st: &MutatorState) {
+        st.hs.lock().running = false;
+        self.hs.note_moved();
+    }
+
+    /// Moves `st` from its phase to `target`.
+    ///
+    /// # Safety
+    /// The caller has exclusive use of `st`'s cells: it is the running owner
+    /// at a point where it holds no `Gc`, or the collector with the owner
+    /// not running (parked, or the world stopped), holding `st.hs`.
+    pub(crate) unsafe fn advance(&self, st: &MutatorState, s: &mut MutatorSync, target: Phase) {
+        // SAFETY: per the contract.
+        let wb = unsafe { &mut *st.wb.get() };
+        match (s.phase, target) {
+            (Phase::Idle, Phase::Armed) => self.arm(st, wb),
+            (Phase::Idle, Phase::Scanned) => {
+                self.arm(st, wb);
+                // SAFETY: per the contract.
+                unsafe { self.scan_roots(st) };
+            }
+            // SAFETY: per the contract.
+            (Phase::Armed, Phase::Scanned) => unsafe { self.scan_roots(st) },
+            (_, Phase::Idle) => {
+                st.marking.store(false, Relaxed);
+                let off = if self.settings.wbcheck { WB_RECORD } else { WB_OFF };
+                st.wb_mode.store(off, Relaxed);
+                st.black.store(false, Relaxed);
+                wb.per_store = self.settings.record.entries_per_store();
+            }
+            (from, to) => unreachable!("shade: handshake from {from:?} to {to:?}"),
+        }
+        if target == Phase::Scanned {
+            wb.per_store = self.settings.record.entries_per_store();
+            st.wb_mode.store(WB_RECORD, Relaxed);
+            st.black.store(true, Relaxed);
+        }
+        s.phase = target;
+    }
+
+    /// Turns the mutator's barrier on: until its roots are greyed it
+    /// records stored values too, and takes overwritten ones with a swap, so
+    /// it records exactly the value it overwrote even when a mutator whose
+    /// barrier is still off stores into the same slot at the same time
+    /// (DESIGN.md §6).
+    fn arm(&self, st: &MutatorState, wb: &mut crate::barrier::wbbuf::WbBuf) {
+        wb.per_store = 2;
+        st.marking.store(true, Relaxed);
+        st.wb_mode.store(WB_EXACT, Relaxed);
+        st.black.store(false, Relaxed);
+    }
+
+    /// Greys the mutator's roots into its own mark buffers and publishes
+    /// them for the workers.
+    ///
+    /// # Safety
+    /// As for `advance`.
+    unsafe fn scan_roots(&self, st: &MutatorState) {
+        let mut roots = Vec::new();
+        self.roots_of(st, &mut roots);
+        // SAFETY: per the contract, nothing else uses the mutator's mark
+        // buffers; the marker lives only within this call.
+        unsafe {
+            let gcw = &mut *st.gcw.get();
+            let mut m = Marker::new(&self.mheap, &self.queues, gcw);
+            for r in roots {
+                m.mark(r);
+            }
+            m.report();
+            m.dispose();
+            *st.marked.get() += m.counters;
+        }
+        self.wake_mark_workers();
+    }
+}
