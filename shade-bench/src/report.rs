@@ -355,6 +355,50 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
         what: "weak-upgrade: marking off ≤ 1.5× rc::Weak::upgrade".into(),
         judged: at_most(time_ratio("weak-upgrade", "rc"), 1.5, &times),
     });
+    // W12 (issue 12): no mutator waits for another.
+    let late = |name: &str| metric("late-mutator", "shade", name);
+    v.push(Target {
+        workload: "W12",
+        what: "late-mutator: longest time A is held by the collector ≤ 1 ms (B late)".into(),
+        judged: at_most(late("A held max (µs)"), 1000.0, &us),
+    });
+    v.push(Target {
+        workload: "W12",
+        what: "late-mutator: A's total held time ≤ 1% of its loop".into(),
+        judged: at_most(late("A held share of loop (%)"), 1.0, &|x| format!("{x:.2}%")),
+    });
+    v.push(Target {
+        workload: "W12",
+        what: "late-mutator: A's loop with B ≤ 1.3× its loop alone".into(),
+        judged: at_most(time_ratio("late-mutator", "shade-alone"), 1.3, &times),
+    });
+    v.push(Target {
+        workload: "W12",
+        what: "late-mutator: A's p99.9 push with B ≤ 1.5× alone".into(),
+        judged: late("p99.9 push (µs)")
+            .zip(metric("late-mutator", "shade-alone", "p99.9 push (µs)"))
+            .map(|(w, a)| (format!("{w:.0} vs {a:.0} µs ({:.2}×)", w / a), w <= 1.5 * a)),
+    });
+    v.push(Target {
+        workload: "W12",
+        what: "late-mutator: A's max push with B ≤ Go's in the same shape".into(),
+        judged: None,
+    });
+    v.push(Target {
+        workload: "W12",
+        what: "late-mutator: handshake work of a mutator with 10K roots ≤ 50 µs".into(),
+        judged: at_most(metric("late-mutator", "shade-alone", "handshake work max (µs)"), 50.0, &us),
+    });
+    for (what, name, limit) in [
+        ("2 mutators ≥ 1.8× the throughput of one", "2T/1T", 1.8),
+        ("4 mutators on 2 cores ≥ 1.7× of one", "4T/1T", 1.7),
+    ] {
+        v.push(Target {
+            workload: "W12",
+            what: format!("shared: {what}"),
+            judged: metric("shared", "shade", name).map(|r| (format!("{r:.2}×"), r >= limit)),
+        });
+    }
     for id in [crate::workloads::map::U64, crate::workloads::map::STR] {
         v.push(Target {
             workload: "W10",

@@ -17,7 +17,8 @@
 //!   and its condition variable; `handshake_round` (collector),
 //!   `handshake_own` (a mutator at a safepoint), `resume_handshakes` /
 //!   `suspend_handshakes` (unpark / park), `advance` with `arm` and
-//!   `scan_roots`, detaching (roots become orphans, greyed after the
+//!   `scan_roots` (the mutator copies its roots; the collector greys the
+//!   copies after the round), detaching (roots become orphans, greyed after the
 //!   rounds), and `Root::get`'s shading.
 //! * The barrier is eager (each recorded pointer is shaded at once onto a
 //!   shared grey list): the buffer and its flush are modelled in
@@ -99,6 +100,8 @@ struct Runtime {
     grey: Mutex<Vec<usize>>,
     mutators: Mutex<Vec<Arc<MutatorState>>>,
     orphans: Mutex<Vec<usize>>,
+    /// `Handshakes::roots`: roots the mutators copied at their scans.
+    copied: Mutex<Vec<usize>>,
     /// Mirrors `Handshakes`.
     target: Mutex<Phase>,
     moved: Mutex<u64>,
@@ -115,6 +118,7 @@ impl Runtime {
             grey: Mutex::new(Vec::new()),
             mutators: Mutex::new(Vec::new()),
             orphans: Mutex::new(Vec::new()),
+            copied: Mutex::new(Vec::new()),
             target: Mutex::new(Phase::Idle),
             moved: Mutex::new(0),
             cv: Condvar::new(),
@@ -226,11 +230,10 @@ impl Runtime {
         st.marking.store(true, Relaxed);
     }
 
+    /// Mirrors `Runtime::scan_roots`: copies the roots for the collector.
     fn scan_roots(&self, st: &MutatorState) {
         let roots = st.roots.lock().unwrap().clone();
-        for r in roots {
-            self.shade_obj(r);
-        }
+        self.copied.lock().unwrap().extend(roots);
     }
 
     /// Mirrors `Runtime::detach` (without the buffer flush: the barrier is
@@ -264,6 +267,11 @@ impl Runtime {
         // woken workers may scan from here on.
         self.drain();
         self.handshake_round(Phase::Scanned);
+        // `grey_scanned_roots`, then the orphans.
+        let copied = std::mem::take(&mut *self.copied.lock().unwrap());
+        for o in copied {
+            self.shade_obj(o);
+        }
         let orphans = self.orphans.lock().unwrap().clone();
         for o in orphans {
             self.shade_obj(o);
@@ -468,7 +476,11 @@ fn late_mutator_moves_its_object_into_a_scanned_one() {
             [NIL, NIL],
             [&[1], &[3]],
             (Phase::Scanned, |a, h| {
-                a.rt.drain(); // an assist
+                // Object 1 is blackened before the late mutator's store:
+                // shaded (as a recorded overwrite would), then scanned by
+                // an assist.
+                a.rt.shade_obj(1);
+                a.rt.drain();
                 h.set(1);
             }),
             (Phase::Armed, |b, h| {
@@ -493,6 +505,7 @@ fn pointer_moves_through_a_root_handle() {
             [NIL, NIL],
             [&[1], &[3]],
             (Phase::Scanned, |a, h| {
+                a.rt.shade_obj(1);
                 a.rt.drain();
                 h.wait(1);
                 let x = a.root_get(3);

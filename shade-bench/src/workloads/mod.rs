@@ -24,6 +24,7 @@ pub mod binary_trees;
 pub mod crates;
 pub mod external;
 pub mod gcbench;
+pub mod late;
 pub mod latency;
 pub mod map;
 pub mod shared;
@@ -62,6 +63,9 @@ pub enum WorkloadId {
     /// Cost of a pointer store per write-barrier mode, with collections
     /// forced back to back (Go's BenchmarkWriteBarrier shape).
     WriteBarrier,
+    /// One mutator's push latency while another mutator of the same heap
+    /// builds large trees between safepoints (late to every handshake).
+    LateMutator,
     /// 1, 2 and 4 threads mutating one shared graph: throughput scaling,
     /// Shade vs Arc<Mutex>.
     Shared,
@@ -87,6 +91,7 @@ impl WorkloadId {
             WorkloadId::Stores => "stores",
             WorkloadId::Latency => "latency",
             WorkloadId::WriteBarrier => "write-barrier",
+            WorkloadId::LateMutator => "late-mutator",
             WorkloadId::Shared => "shared",
             WorkloadId::Weak => "weak",
             WorkloadId::Vm => "vm",
@@ -328,6 +333,7 @@ pub fn all() -> Vec<Bench> {
     v.extend(gcbench::benches());
     v.extend(stores::benches());
     v.extend(latency::benches());
+    v.extend(late::benches());
     v.extend(write_barrier::benches());
     v.extend(shared::benches());
     v.extend(weak::benches());

@@ -331,8 +331,10 @@ impl Runtime {
                 let scanned = self.handshake_round(Phase::Scanned);
                 handshake_wait = armed.wait + scanned.wait;
                 late_mutators = armed.late.max(scanned.late);
-                // Detached mutators' roots, including those of mutators that
-                // detached during the rounds without greying their roots.
+                // The roots the mutators copied at their handshakes, and
+                // detached mutators' roots, including those of mutators that
+                // detached during the rounds without copying theirs.
+                self.grey_scanned_roots(&mut m);
                 let mut roots = Vec::new();
                 self.orphan_roots_into(&mut roots);
                 for r in roots {

@@ -90,6 +90,9 @@ pub(crate) struct Handshakes {
     cv: Condvar,
     /// Longest work one mutator did at one handshake this cycle (ns).
     work_max: AtomicU64,
+    /// Roots the mutators copied at their round-2 handshakes, for the
+    /// collector to grey.
+    roots: Mutex<Vec<Vec<usize>>>,
 }
 
 /// What one round measured.
@@ -109,6 +112,7 @@ impl Handshakes {
             sleep: Mutex::new(()),
             cv: Condvar::new(),
             work_max: AtomicU64::new(0),
+            roots: Mutex::new(Vec::new()),
         }
     }
 
@@ -261,26 +265,30 @@ impl Runtime {
         st.black.store(false, Relaxed);
     }
 
-    /// Greys the mutator's roots into its own mark buffers and publishes
-    /// them for the workers.
+    /// Takes a copy of the mutator's roots for the collector to grey: the
+    /// mutator's part is only the copy (one pass over its root tables), so
+    /// its handshake stays short however many roots it has; marking them
+    /// is the collector's (`grey_scanned_roots`). The addresses stay valid
+    /// until the collector greys them: nothing is freed before termination,
+    /// which comes after.
     ///
     /// # Safety
     /// As for `advance`.
     unsafe fn scan_roots(&self, st: &MutatorState) {
-        let mut roots = Vec::new();
+        // Sized once: growing the copy (and faulting its pages in) took
+        // longer than the copy itself.
+        let mut roots = Vec::with_capacity(st.roots.lock().len() + st.locals.lock().capacity() + 16);
         self.roots_of(st, &mut roots);
-        // SAFETY: per the contract, nothing else uses the mutator's mark
-        // buffers; the marker lives only within this call.
-        unsafe {
-            let gcw = &mut *st.gcw.get();
-            let mut m = Marker::new(&self.mheap, &self.queues, gcw);
-            for r in roots {
-                m.mark(r);
-            }
-            m.report();
-            m.dispose();
-            *st.marked.get() += m.counters;
+        if !roots.is_empty() {
+            self.hs.roots.lock().push(roots);
         }
-        self.wake_mark_workers();
+    }
+
+    /// The collector: greys the roots the mutators copied at their
+    /// handshakes. Returns what the marker counted.
+    pub(crate) fn grey_scanned_roots(&self, m: &mut Marker) {
+        for r in std::mem::take(&mut *self.hs.roots.lock()).into_iter().flatten() {
+            m.mark(r);
+        }
     }
 }

@@ -57,6 +57,11 @@ impl LocalTable {
         self.free.push(i);
     }
 
+    /// Entries in use or free: at least the number of live ones.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The rooted payload addresses.
     pub(crate) fn live(&self) -> impl Iterator<Item = usize> + '_ {
         self.slots.iter().copied().filter(|&p| p != 0)
