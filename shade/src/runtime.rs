@@ -57,6 +57,9 @@ pub(crate) struct LiveHeaps(pub(crate) std::sync::atomic::AtomicUsize);
 /// running, and by the collector only while the owner is stopped (parked or
 /// waiting at a safepoint); the stop-the-world mutex orders the two.
 pub(crate) struct MutatorState {
+    /// Which mutator this is, within its heap (attach order, from 1):
+    /// `Mutator::id`, and how gctrace and the stats name a late mutator.
+    pub(crate) id: u64,
     /// This mutator's safepoint flag: a safepoint has something to do (a
     /// stop, a handshake, a deferred panic). Raised by anyone, lowered only
     /// by the owner at a safepoint (gc/handshake.rs says why that loses no
@@ -103,7 +106,7 @@ unsafe impl Sync for MutatorState {}
 unsafe impl Send for MutatorState {}
 
 impl MutatorState {
-    fn new(s: &Settings) -> MutatorState {
+    fn new(s: &Settings, id: u64) -> MutatorState {
         // A zero-sized buffer sends every barrier to the slow path.
         let end = if s.wbcheck || s.barrier == BarrierMode::Eager {
             0
@@ -113,6 +116,7 @@ impl MutatorState {
             WBBUF_LEN - 2
         };
         MutatorState {
+            id,
             flag: AtomicBool::new(false),
             wb_mode: AtomicU8::new(if s.wbcheck { crate::barrier::WB_RECORD } else { crate::barrier::WB_OFF }),
             marking: AtomicBool::new(false),
@@ -171,6 +175,8 @@ pub(crate) struct Runtime {
     pub(crate) marking: AtomicBool,
     /// The ragged handshakes of mark start (gc/handshake.rs).
     pub(crate) hs: Handshakes,
+    /// Mutators attached so far (`MutatorState::id`).
+    pub(crate) next_mutator_id: AtomicU64,
     /// Spans being swept right now, by the coordinator or a mutator's lazy
     /// sweep. A cycle starts only when none is: a destructor must never
     /// run while some mutator's barrier is on (gc/sweep.rs).
@@ -221,6 +227,7 @@ impl Runtime {
             coordinator: Coordinator::new(),
             marking: AtomicBool::new(false),
             hs: Handshakes::new(),
+            next_mutator_id: AtomicU64::new(0),
             sweeps_active: AtomicUsize::new(0),
             assists_active: AtomicUsize::new(0),
             mutators: Mutex::new(Vec::new()),
@@ -244,7 +251,8 @@ impl Runtime {
     /// target after it is in the list, so a round that copies the list
     /// before the push still has it arrive at its target.
     pub(crate) fn attach(&self) -> Arc<MutatorState> {
-        let st = Arc::new(MutatorState::new(&self.settings));
+        let id = self.next_mutator_id.fetch_add(1, Relaxed) + 1;
+        let st = Arc::new(MutatorState::new(&self.settings, id));
         self.stw.attach();
         self.mutators.lock().push(st.clone());
         self.resume_handshakes(&st);

@@ -1287,6 +1287,7 @@ fn the_wait_for_a_safepoint_is_not_a_pause() {
         s.pause_max < s.handshake_wait_max,
         "the mutator was held only for its own handshake work, not while mark start waited for it: {s:?}"
     );
+    assert_eq!(s.late_mutator, Some((mu.id(), s.handshake_wait_max)), "the stats name the late mutator");
 }
 
 #[test]

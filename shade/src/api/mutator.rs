@@ -70,6 +70,24 @@ impl Mutator {
         Mutator { rt, fast, st, base, len, _not_send: PhantomData }
     }
 
+    /// This mutator's number within its heap: 1 for the first attached,
+    /// then in attach order. gctrace and [`HeapStats::late_mutator`]
+    /// name a mutator that was late to a handshake by it.
+    ///
+    /// [`HeapStats::late_mutator`]: crate::HeapStats::late_mutator
+    ///
+    /// ```
+    /// use shade::{Config, Heap};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let a = heap.mutator();
+    /// assert_eq!(a.id(), 1);
+    /// let h = heap.clone();
+    /// assert_eq!(std::thread::spawn(move || h.mutator().id()).join().unwrap(), 2);
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.st.id
+    }
+
     /// A handle to the heap.
     pub fn heap(&self) -> Heap {
         Heap { rt: self.rt.clone() }
@@ -475,7 +493,7 @@ impl Mutator {
     /// freed memory (DESIGN.md §4). The value is checked only while several
     /// heaps are alive: with one, every `Gc` belongs to it (same argument as
     /// `check_pointers`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn checked_store(&self, slot: usize, atomic: &AtomicPtr<u8>, new: usize) {
         if !self.in_heap(slot) || (new != 0 && crate::runtime::LIVE_HEAPS.0.load(Relaxed) != 1 && !self.in_heap(new)) {
             bad_store(slot, new);

@@ -84,6 +84,12 @@ pub struct HeapStats {
     /// (turning its barrier on, greying its roots): the time mark start held
     /// that mutator. Also each cycle's mark-start entry in the pauses.
     pub handshake_work_max: Duration,
+    /// The mutator mark start waited for last in the cycle whose rounds
+    /// waited longest (`handshake_wait_max`): its [`Mutator::id`] and that
+    /// wait. `None` if no round ever waited for a running mutator.
+    ///
+    /// [`Mutator::id`]: crate::Mutator::id
+    pub late_mutator: Option<(u64, Duration)>,
     /// Most recent pauses (up to 4096), oldest first.
     pub recent_pauses: Vec<Duration>,
     /// Time spent marking.
@@ -144,6 +150,7 @@ impl HeapStats {
             stop_wait_max: st.stop_wait_max,
             handshake_wait_max: st.handshake_wait_max,
             handshake_work_max: st.handshake_work_max,
+            late_mutator: st.late_mutator,
             recent_pauses: st.pauses.iter().copied().collect(),
             mark_time_total: st.mark_time_total,
             sweep_time_total: st.sweep_time_total,

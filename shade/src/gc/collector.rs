@@ -254,6 +254,8 @@ pub(crate) struct CycleReport {
     pub(crate) handshake_wait: Duration,
     /// Mutators a mark-start round had to wait for (the most in one round).
     pub(crate) late_mutators: usize,
+    /// The mutator the longer round waited for last (`Mutator::id`).
+    pub(crate) late_last: Option<u64>,
 }
 
 impl Runtime {
@@ -305,6 +307,7 @@ impl Runtime {
         self.hs.take_work_max();
         let mut handshake_wait = Duration::ZERO;
         let mut late_mutators = 0;
+        let mut late_last = None;
         {
             let mut w = GcWork::new();
             // SAFETY: the runtime and `w` outlive the marker.
@@ -331,6 +334,9 @@ impl Runtime {
                 let scanned = self.handshake_round(Phase::Scanned);
                 handshake_wait = armed.wait + scanned.wait;
                 late_mutators = armed.late.max(scanned.late);
+                let (longer, shorter) =
+                    if scanned.wait > armed.wait { (scanned.last, armed.last) } else { (armed.last, scanned.last) };
+                late_last = longer.or(shorter);
                 // The roots the mutators copied at their handshakes, and
                 // detached mutators' roots, including those of mutators that
                 // detached during the rounds without copying theirs.
@@ -473,6 +479,7 @@ impl Runtime {
             weak_clear_time,
             handshake_wait,
             late_mutators,
+            late_last,
             released,
             gc_cpu_percent: (gc_cpu as f64 / process_cpu_time().as_nanos().max(1) as f64 * 100.0).min(100.0),
             stop_the_world: stw_mode,
@@ -495,7 +502,10 @@ impl Runtime {
                 st.record_pause(p);
             }
             st.stop_wait_max = st.stop_wait_max.max(report.pauses.stop_wait_max);
-            st.handshake_wait_max = st.handshake_wait_max.max(handshake_wait);
+            if handshake_wait > st.handshake_wait_max {
+                st.handshake_wait_max = handshake_wait;
+                st.late_mutator = late_last.map(|id| (id, handshake_wait));
+            }
             if !stw_mode {
                 st.handshake_work_max = st.handshake_work_max.max(report.pauses.start);
             }

@@ -2,7 +2,7 @@
 //! Go's gctrace. Example and fields:
 //!
 //! ```text
-//! shade gc 7 @1.204s 3%: 0.021+5.1+0.080 ms clock, 0.011 ms to safepoint, 0.030 ms handshakes (1 late), 9.8 ms mark cpu, 48->21 MB, 42 MB goal, 1 workers, 0 retries (0.000 ms), sweep 0.9 ms, 123456 objects marked
+//! shade gc 7 @1.204s 3%: 0.021+5.1+0.080 ms clock, 0.011 ms to safepoint, 0.030 ms handshakes (1 late, last: mutator 2), 9.8 ms mark cpu, 48->21 MB, 42 MB goal, 1 workers, 0 retries (0.000 ms), sweep 0.9 ms, 123456 objects marked
 //! ```
 //!
 //! * `gc 7`: cycle number; `@1.204s`: time since the heap was created;
@@ -18,8 +18,9 @@
 //!   counts from the first mutator that blocked on it, so only the part of
 //!   this wait after that moment is in `a` or `c`.
 //! * `handshakes`: how long mark start's ragged handshake rounds waited for
-//!   late mutators (`HeapStats::handshake_wait_max`), and how many mutators
-//!   the round that waited for the most had to wait for. No mutator waits
+//!   late mutators (`HeapStats::handshake_wait_max`), how many mutators
+//!   the round that waited for the most had to wait for, and which mutator
+//!   (`Mutator::id`) the longer round waited for last. No mutator waits
 //!   meanwhile: this delays the cycle, not the program.
 //! * `mark cpu`: CPU time of all mark workers together (assists excluded).
 //! * `x->y MB`: heap when the cycle started, heap marked live (including
@@ -42,7 +43,7 @@ fn ms(d: std::time::Duration) -> f64 {
 pub(crate) fn format(r: &CycleReport) -> String {
     let retries = r.pauses.retries.iter().fold(0.0, |a, d| a + ms(*d));
     format!(
-        "shade gc {} @{:.3}s {:.0}%{}: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms to safepoint, {:.3} ms handshakes ({} late), {:.3} ms mark cpu, {}->{} MB, {} MB goal, {} workers, {} retries ({:.3} ms), sweep {:.3} ms, {} objects marked{}{}",
+        "shade gc {} @{:.3}s {:.0}%{}: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms to safepoint, {:.3} ms handshakes ({} late{}), {:.3} ms mark cpu, {}->{} MB, {} MB goal, {} workers, {} retries ({:.3} ms), sweep {:.3} ms, {} objects marked{}{}",
         r.cycle,
         r.at.as_secs_f64(),
         r.gc_cpu_percent,
@@ -53,6 +54,7 @@ pub(crate) fn format(r: &CycleReport) -> String {
         ms(r.pauses.stop_wait_max),
         ms(r.handshake_wait),
         r.late_mutators,
+        r.late_last.map_or(String::new(), |id| format!(", last: mutator {id}")),
         ms(r.mark_cpu),
         r.heap_before >> 20,
         r.heap_marked >> 20,

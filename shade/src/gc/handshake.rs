@@ -102,6 +102,8 @@ pub(crate) struct Round {
     pub(crate) wait: Duration,
     /// How many mutators were still running the round's first time round.
     pub(crate) late: usize,
+    /// The mutator the round waited for last, if it waited for any.
+    pub(crate) last: Option<u64>,
 }
 
 impl Handshakes {
@@ -150,12 +152,14 @@ impl Runtime {
         self.hs.set_target(target);
         let t0 = Instant::now();
         let mut first = None;
+        let mut last = None;
         loop {
             let seen = self.hs.moved.load(SeqCst);
             // A mutator attaching after this copy reads the new target
             // (`join_handshakes`), so the copy misses nobody.
             let list: Vec<Arc<MutatorState>> = self.mutators.lock().clone();
             let mut late = 0;
+            let mut still = None;
             for m in &list {
                 let mut s = m.hs.lock();
                 if s.phase == target {
@@ -163,6 +167,7 @@ impl Runtime {
                 }
                 if s.running {
                     late += 1;
+                    still.get_or_insert(m.id);
                     m.flag.store(true, Release);
                 } else {
                     // SAFETY: the owner is not running and cannot resume
@@ -173,8 +178,9 @@ impl Runtime {
             }
             first.get_or_insert(late);
             if late == 0 {
-                return Round { wait: t0.elapsed(), late: first.unwrap_or(0) };
+                return Round { wait: t0.elapsed(), late: first.unwrap_or(0), last };
             }
+            last = still;
             // Sleep at once (no yielding spin as in gc/stw.rs): the mutators
             // we wait for keep running, and one sharing this core got the
             // CPU for a whole time slice at each `yield_now`, so a round

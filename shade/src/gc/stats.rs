@@ -39,6 +39,7 @@ pub(crate) struct StatsRecord {
     pub(crate) stop_wait_max: Duration,
     pub(crate) handshake_wait_max: Duration,
     pub(crate) handshake_work_max: Duration,
+    pub(crate) late_mutator: Option<(u64, Duration)>,
     pub(crate) pause_count: u64,
     pub(crate) pauses: std::collections::VecDeque<Duration>,
     pub(crate) mark_time_total: Duration,
