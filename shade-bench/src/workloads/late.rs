@@ -18,7 +18,7 @@
 //! peers is "A's loop with B over alone"), its max and p99.9 push, its
 //! longest and total held time, and the heap's handshake figures.
 
-use super::latency::{fold, MSG};
+use super::latency::{put_message, ring_checksum, MSG};
 use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
 use shade::{Array, Config, Gc, Heap, Local, Mutator, Slot, Trace};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -129,11 +129,8 @@ pub fn run(s: Sizes, late: bool) -> Outcome {
     let mut mu = heap.mutator();
     let extra: Vec<Local<u64>> = (0..EXTRA_ROOTS as u64).map(|i| mu.local(mu.alloc(i))).collect();
     let ring = mu.local(mu.alloc_array(s.ring, |_| Slot::<Array<u8>>::null()));
-    for n in 0..s.ring {
-        {
-            let m = mu.alloc_array_fill(MSG, n as u8);
-            ring.get(&mu)[n].set(&mu, m);
-        }
+    for n in 0..s.ring as u64 {
+        put_message(&mu, &ring, n);
         mu.safepoint();
     }
     let mut times = Vec::with_capacity(s.pushes as usize);
@@ -142,10 +139,7 @@ pub fn run(s: Sizes, late: bool) -> Outcome {
     for k in 0..s.pushes {
         let n = s.ring as u64 + k;
         let t0 = Instant::now();
-        {
-            let m = mu.alloc_array_fill(MSG, n as u8);
-            ring.get(&mu)[(n % s.ring as u64) as usize].set(&mu, m);
-        }
+        put_message(&mu, &ring, n);
         // Only a safepoint with something to do can hold A; timing the
         // others would add the clock's own cost, 500K times.
         if mu.safepoint_requested() {
@@ -163,14 +157,7 @@ pub fn run(s: Sizes, late: bool) -> Outcome {
     if let Some(b) = b {
         mu.parked(|| b.join()).expect("the late mutator panicked");
     }
-    let checksum = {
-        let r = ring.get(&mu);
-        let c = r.iter().enumerate().fold(0, |acc, (i, slot)| match slot.get(&mu) {
-            Some(m) => fold(acc, i, Gc::into_ref(m).as_slice()),
-            None => fold(acc, i, &[]),
-        });
-        extra.iter().fold(c, |acc, l| acc.wrapping_add(*l.get(&mu)))
-    };
+    let checksum = extra.iter().fold(ring_checksum(&mu, &ring), |acc, l| acc.wrapping_add(*l.get(&mu)));
     drop((ring, extra));
     let stats = heap.stats();
     let gc = GcSummary::from_shade(&stats);

@@ -131,16 +131,34 @@ pub(crate) fn outcome(s: Sizes, checksum: u64, timed: Duration, gc: Option<GcSum
 
 // ----- Shade ----------------------------------------------------------------
 
+/// The Shade ring: messages in a rooted array of slots.
+pub(crate) type Ring = shade::Local<Array<Slot<Array<u8>>>>;
+
+/// Allocates message `n` (`MSG` bytes of `n as u8`) and stores it at
+/// `ring[n % len]`, over the message there.
+#[inline]
+pub(crate) fn put_message(mu: &shade::Mutator, ring: &Ring, n: u64) {
+    let r = ring.get(mu);
+    let m = mu.alloc_array_fill(MSG, n as u8);
+    r[(n % r.len() as u64) as usize].set(mu, m);
+}
+
+/// The checksum of a Shade ring (as `fold` over its entries).
+pub(crate) fn ring_checksum(mu: &shade::Mutator, ring: &Ring) -> u64 {
+    let r = ring.get(mu);
+    r.iter().enumerate().fold(0, |acc, (i, slot)| match slot.get(mu) {
+        Some(m) => fold(acc, i, Gc::into_ref(m).as_slice()),
+        None => fold(acc, i, &[]),
+    })
+}
+
 /// Runs the Shade peer with explicit sizes.
 pub fn run_shade(s: Sizes) -> Outcome {
     let heap = Heap::new(Config::default()).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
     let mut mu = heap.mutator();
     let ring = mu.local(mu.alloc_array(s.ring, |_| Slot::<Array<u8>>::null()));
-    for n in 0..s.ring {
-        {
-            let m = mu.alloc_array_fill(MSG, n as u8);
-            ring.get(&mu)[n].set(&mu, m);
-        }
+    for n in 0..s.ring as u64 {
+        put_message(&mu, &ring, n);
         mu.safepoint();
     }
     let mut times = Times::new(s);
@@ -148,21 +166,12 @@ pub fn run_shade(s: Sizes) -> Outcome {
     for k in 0..s.pushes {
         let n = s.ring as u64 + k;
         let t0 = Instant::now();
-        {
-            let m = mu.alloc_array_fill(MSG, n as u8);
-            ring.get(&mu)[(n % s.ring as u64) as usize].set(&mu, m);
-        }
+        put_message(&mu, &ring, n);
         mu.safepoint();
         times.push(t0.elapsed());
     }
     let timed = start.elapsed();
-    let checksum = {
-        let r = ring.get(&mu);
-        r.iter().enumerate().fold(0, |acc, (i, slot)| match slot.get(&mu) {
-            Some(m) => fold(acc, i, Gc::into_ref(m).as_slice()),
-            None => fold(acc, i, &[]),
-        })
-    };
+    let checksum = ring_checksum(&mu, &ring);
     drop(ring);
     let gc = GcSummary::from_shade(&heap.stats());
     drop(mu);
