@@ -10,14 +10,17 @@
 //!   Idle ──arm──> Armed ──scan──> Scanned ──(termination stop)──> Idle
 //!   barrier off   barrier records     barrier records the
 //!   allocate      old and new values; overwritten value;
-//!   white         allocate white      allocate black; roots greyed
+//!   white         allocate white      allocate black; roots copied
+//!                                     for the collector to grey
 //! ```
 //!
 //! A *round* sets the heap's target phase and waits until every attached
 //! mutator has reached it: a parked mutator is moved by the collector at
 //! once (it holds no `Gc` and touches nothing); a running one has its own
 //! safepoint flag raised and moves itself at its next safepoint, or when it
-//! unparks or detaches (a mutator attaching joins in the target phase). No
+//! unparks (a mutator attaching joins in the target phase; one detaching
+//! leaves without moving: its roots become orphans, which the collector
+//! greys after the rounds). No
 //! mutator ever waits for another: a late mutator delays the round, and so
 //! the cycle, and nobody else. Mark start is two rounds, `Armed` then
 //! `Scanned`; the markers and assists scan nothing before the first round
@@ -58,7 +61,7 @@ pub(crate) enum Phase {
     /// The barrier records both the overwritten and the stored value; the
     /// roots are not greyed yet, allocation is white.
     Armed,
-    /// The roots are greyed; the barrier records the overwritten value (and
+    /// The roots are copied for greying; the barrier records the overwritten value (and
     /// the stored one in `wbrecord=hybrid`); allocation is black.
     Scanned,
 }
@@ -82,9 +85,9 @@ pub(crate) struct Handshakes {
     /// The phase every mutator is being moved to.
     target: Mutex<Phase>,
     /// Bumped by every mutator that moved itself, parked or detached; the
-    /// collector spins on it, then sleeps on `cv` (under `sleep`) until it
-    /// changes. An atomic, not a locked counter: a collector spinning on a
-    /// lock kept a mutator that needed it waiting for milliseconds.
+    /// collector sleeps on `cv` (under `sleep`) until it changes. An atomic
+    /// read without the lock: a collector polling a locked counter kept a
+    /// mutator that needed the lock waiting for milliseconds.
     moved: AtomicU64,
     sleep: Mutex<()>,
     cv: Condvar,
@@ -156,7 +159,8 @@ impl Runtime {
         loop {
             let seen = self.hs.moved.load(SeqCst);
             // A mutator attaching after this copy reads the new target
-            // (`join_handshakes`), so the copy misses nobody.
+            // (`Runtime::attach`, `resume_handshakes`), so the copy misses
+            // nobody.
             let list: Vec<Arc<MutatorState>> = self.mutators.lock().clone();
             let mut late = 0;
             let mut still = None;
@@ -195,7 +199,7 @@ impl Runtime {
     }
 
     /// A running mutator with its flag seen (a safepoint), or at a point
-    /// that is one (unpark, detach): moves itself to the target phase.
+    /// that is one (attach, unpark): moves itself to the target phase.
     pub(crate) fn handshake_own(&self, st: &MutatorState) {
         let mut s = st.hs.lock();
         let target = self.hs.target();

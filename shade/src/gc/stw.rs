@@ -86,7 +86,7 @@ const SPIN_LIMIT: Duration = Duration::from_micros(200);
 /// Spins until `done()`, for at most `SPIN_LIMIT`: a few pause
 /// instructions first, then yielding the CPU (on a machine with as many
 /// busy threads as cores, the thread we wait for may need ours).
-pub(crate) fn spin_until(done: impl Fn() -> bool) {
+fn spin_until(done: impl Fn() -> bool) {
     let start = Instant::now();
     let mut round = 0u32;
     while !done() {
