@@ -559,3 +559,67 @@ fn heap_handles_and_roots_cross_threads() {
         assert_eq!(heap.stats().live_objects, 1);
     });
 }
+
+/// While mark start waits for a late mutator (one that runs without a
+/// safepoint), no other mutator waits for it, nothing can be freed, and the
+/// heap still keeps its limit: `try_alloc` fails with `HeapLimit` instead of
+/// growing. Once the late mutator reaches a safepoint, the cycle completes
+/// and allocation succeeds again.
+#[test]
+fn heap_limit_holds_while_a_mutator_is_late() {
+    with_timeout(TIMEOUT, "heap_limit_holds_while_a_mutator_is_late", || {
+        const LIMIT: usize = 24 << 20;
+        let heap = Heap::new(shade::Config { heap_limit: Some(LIMIT), ..common::config() }).expect("heap");
+        let late_started = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(AtomicBool::new(false));
+        let late = {
+            let (heap, started, release) = (heap.clone(), late_started.clone(), release.clone());
+            thread::spawn(move || {
+                let mut mu = heap.mutator();
+                started.store(true, SeqCst);
+                // Late: no safepoint until released.
+                while !release.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+                for _ in 0..1000 {
+                    mu.safepoint();
+                    thread::sleep(Duration::from_millis(1));
+                }
+                mu.id()
+            })
+        };
+        while !late_started.load(SeqCst) {
+            thread::yield_now();
+        }
+        let mut mu = heap.mutator();
+        // Garbage only: everything allocated is dropped at once.
+        let mut failed = None;
+        for _ in 0..1_000_000 {
+            match mu.try_alloc_array(1000, |i| i as u64) {
+                Ok(_) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            mu.safepoint(); // never blocks: mark start does not stop anyone
+        }
+        let e = failed.expect("allocation must fail at the limit while the cycle waits for the late mutator");
+        assert!(matches!(e, shade::AllocError::HeapLimit { .. }), "{e:?}");
+        assert!(heap.stats().heap_in_use <= LIMIT, "{:?}", heap.stats());
+        assert_eq!(heap.stats().cycles, 0, "no cycle can complete while a mutator is late");
+        release.store(true, SeqCst);
+        // The cycle completes once the late mutator polls; then the garbage
+        // is swept and allocation succeeds again.
+        let ok = (0..20_000).any(|_| {
+            mu.safepoint();
+            thread::sleep(Duration::from_micros(200));
+            mu.try_alloc_array(1000, |i| i as u64).is_ok()
+        });
+        assert!(ok, "allocation recovers after the late mutator's safepoint: {:?}", heap.stats());
+        let late_id = mu.parked(|| late.join()).unwrap();
+        let s = heap.stats();
+        assert!(s.cycles >= 1);
+        assert_eq!(s.late_mutator.map(|l| l.0), Some(late_id), "the stats name the late mutator: {s:?}");
+    });
+}
