@@ -17,7 +17,7 @@
 //!   and its condition variable; `handshake_round` (collector),
 //!   `handshake_own` (a mutator at a safepoint), `resume_handshakes` /
 //!   `suspend_handshakes` (unpark / park), `advance` with `arm` and
-//!   `scan_roots` (the mutator copies its roots; the collector greys the
+//!   `copy_roots` (the mutator copies its roots; the collector greys the
 //!   copies after the round), detaching (roots become orphans, greyed after the
 //!   rounds), and `Root::get`'s shading.
 //! * The barrier is eager (each recorded pointer is shaded at once onto a
@@ -213,12 +213,15 @@ impl Runtime {
             (Phase::Idle, Phase::Armed) => self.arm(st),
             (Phase::Idle, Phase::Scanned) => {
                 self.arm(st);
-                self.scan_roots(st);
+                self.copy_roots(st);
             }
-            (Phase::Armed, Phase::Scanned) => self.scan_roots(st),
+            (Phase::Armed, Phase::Scanned) => self.copy_roots(st),
             (from, to) => unreachable!("{from:?} -> {to:?}"),
         }
         if target == Phase::Scanned {
+            // SAFETY: the caller of `advance` has exclusive use of the
+            // mutator's cells (its running owner, or the collector with it
+            // parked, holding `hs`); loom checks it.
             st.per_store.with_mut(|p| unsafe { *p = 1 });
         }
         s.phase = target;
@@ -226,12 +229,13 @@ impl Runtime {
 
     fn arm(&self, st: &MutatorState) {
         let n = if broken("armed-new") { 1 } else { 2 };
+        // SAFETY: as in `advance`, whose caller this is.
         st.per_store.with_mut(|p| unsafe { *p = n });
         st.marking.store(true, Relaxed);
     }
 
-    /// Mirrors `Runtime::scan_roots`: copies the roots for the collector.
-    fn scan_roots(&self, st: &MutatorState) {
+    /// Mirrors `Runtime::copy_roots`: copies the roots for the collector.
+    fn copy_roots(&self, st: &MutatorState) {
         let roots = st.roots.lock().unwrap().clone();
         self.copied.lock().unwrap().extend(roots);
     }
@@ -320,6 +324,7 @@ impl Mutator {
     /// loads the old value, records it, and stores.
     fn store(&self, slot: usize, new: usize) {
         if self.st.marking.load(Relaxed) {
+            // SAFETY: a running owner has exclusive use of its cells.
             if self.st.per_store.with(|p| unsafe { *p }) == 2 {
                 let old = self.rt.slots[slot].swap(new, Release);
                 self.rt.shade_obj(old);

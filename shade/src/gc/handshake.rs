@@ -235,44 +235,39 @@ impl Runtime {
     /// at a point where it holds no `Gc`, or the collector with the owner
     /// not running (parked, or the world stopped), holding `st.hs`.
     pub(crate) unsafe fn advance(&self, st: &MutatorState, s: &mut MutatorSync, target: Phase) {
-        // SAFETY: per the contract.
-        let wb = unsafe { &mut *st.wb.get() };
         match (s.phase, target) {
-            (Phase::Idle, Phase::Armed) => self.arm(st, wb),
-            (Phase::Idle, Phase::Scanned) => {
-                self.arm(st, wb);
-                // SAFETY: per the contract.
-                unsafe { self.scan_roots(st) };
-            }
+            (Phase::Idle, Phase::Armed) | (_, Phase::Idle) => {}
             // SAFETY: per the contract.
-            (Phase::Armed, Phase::Scanned) => unsafe { self.scan_roots(st) },
-            (_, Phase::Idle) => {
-                st.marking.store(false, Relaxed);
-                let off = if self.settings.wbcheck { WB_RECORD } else { WB_OFF };
-                st.wb_mode.store(off, Relaxed);
-                st.black.store(false, Relaxed);
-                wb.per_store = self.settings.record.entries_per_store();
-            }
+            (Phase::Idle | Phase::Armed, Phase::Scanned) => unsafe { self.copy_roots(st) },
             (from, to) => unreachable!("shade: handshake from {from:?} to {to:?}"),
         }
-        if target == Phase::Scanned {
-            wb.per_store = self.settings.record.entries_per_store();
-            st.wb_mode.store(WB_RECORD, Relaxed);
-            st.black.store(true, Relaxed);
-        }
+        // SAFETY: per the contract.
+        unsafe { self.set_barrier(st, target) };
         s.phase = target;
     }
 
-    /// Turns the mutator's barrier on: until its roots are greyed it
-    /// records stored values too, and takes overwritten ones with a swap, so
-    /// it records exactly the value it overwrote even when a mutator whose
-    /// barrier is still off stores into the same slot at the same time
-    /// (DESIGN.md §6).
-    fn arm(&self, st: &MutatorState, wb: &mut crate::barrier::wbbuf::WbBuf) {
-        wb.per_store = 2;
-        st.marking.store(true, Relaxed);
-        st.wb_mode.store(WB_EXACT, Relaxed);
-        st.black.store(false, Relaxed);
+    /// Sets the mutator's barrier mode, per-store count and allocation
+    /// colour for `phase`: every one of them follows from the phase alone.
+    /// While `Armed` the barrier records stored values too, and takes
+    /// overwritten ones with a swap, so it records exactly the value it
+    /// overwrote even when a mutator whose barrier is still off stores into
+    /// the same slot at the same time (DESIGN.md §6).
+    ///
+    /// # Safety
+    /// As for `advance`.
+    unsafe fn set_barrier(&self, st: &MutatorState, phase: Phase) {
+        let off = if self.settings.wbcheck { WB_RECORD } else { WB_OFF };
+        let (marking, mode, black) = match phase {
+            Phase::Idle => (false, off, false),
+            Phase::Armed => (true, WB_EXACT, false),
+            Phase::Scanned => (true, WB_RECORD, true),
+        };
+        let per_store = if phase == Phase::Armed { 2 } else { self.settings.record.entries_per_store() };
+        // SAFETY: per the contract, nothing else uses the buffer.
+        unsafe { (*st.wb.get()).per_store = per_store };
+        st.marking.store(marking, Relaxed);
+        st.wb_mode.store(mode, Relaxed);
+        st.black.store(black, Relaxed);
     }
 
     /// Takes a copy of the mutator's roots for the collector to grey: the
@@ -284,7 +279,7 @@ impl Runtime {
     ///
     /// # Safety
     /// As for `advance`.
-    unsafe fn scan_roots(&self, st: &MutatorState) {
+    unsafe fn copy_roots(&self, st: &MutatorState) {
         // Sized once: growing the copy (and faulting its pages in) took
         // longer than the copy itself.
         let mut roots = Vec::with_capacity(st.roots.lock().len() + st.locals.lock().capacity() + 16);
@@ -295,7 +290,7 @@ impl Runtime {
     }
 
     /// The collector: greys the roots the mutators copied at their
-    /// handshakes. Returns what the marker counted.
+    /// handshakes, with `m` (which counts them).
     pub(crate) fn grey_scanned_roots(&self, m: &mut Marker) {
         for r in std::mem::take(&mut *self.hs.roots.lock()).into_iter().flatten() {
             m.mark(r);
