@@ -222,7 +222,7 @@ impl Runtime {
             mheap,
             stw: Stw::new(),
             pacer,
-            queues: WorkQueues::new(),
+            queues: WorkQueues::new(settings.mark),
             workers: WorkerPool::new(settings.mark_workers.saturating_sub(1)),
             coordinator: Coordinator::new(),
             marking: AtomicBool::new(false),
@@ -462,7 +462,10 @@ impl Runtime {
         unsafe {
             let gcw = &mut *st.gcw.get();
             let mut m = Marker::new(&self.mheap, &self.queues, gcw);
+            let t = std::time::Instant::now();
             m.drain_budget(budget);
+            m.counters.assist_time = t.elapsed();
+            m.counters.assist_bytes = m.counters.bytes_marked;
             *st.marked.get() += m.counters;
             drop(m);
             // What the assist left grey goes to the global lists, where the

@@ -13,8 +13,10 @@
 //! | `gcstoptheworld` | 0/1 | mark with the world stopped |
 //! | `checkmark` | 0/1 | verify concurrent marking against a stop-the-world re-mark |
 //! | `clobberfree` | 0/1 | poison freed objects (default on in debug builds) |
+//! | `mark` | `span`/`object` | span-batched marking (default) or one object at a time |
 
 use crate::barrier::{BarrierMode, BarrierRecord};
+use crate::gc::work::MarkMode;
 use std::fmt;
 
 /// How a heap is set up. Start from `Config::default()` and change fields.
@@ -67,6 +69,9 @@ pub struct Config {
     /// they are, while the heap holds more pages than it used in the last
     /// cycle and more than 110% of its goal. Default 2.
     pub scavenge_after_cycles: u64,
+    /// How the marker queues and scans grey objects
+    /// (`SHADE_DEBUG=mark=span|object`). Default: [`MarkMode::Span`].
+    pub mark: MarkMode,
     /// Apply `SHADE_DEBUG` and `SHADE_GOGC` from the environment. Default true.
     pub read_env: bool,
 }
@@ -95,6 +100,7 @@ impl Default for Config {
             gctrace: false,
             clobber_free: cfg!(debug_assertions),
             scavenge_after_cycles: 2,
+            mark: MarkMode::default(),
             read_env: true,
         }
     }
@@ -138,11 +144,12 @@ pub(crate) struct Settings {
     pub(crate) gctrace: bool,
     pub(crate) clobber_free: bool,
     pub(crate) scavenge_after_cycles: u64,
+    pub(crate) mark: MarkMode,
 }
 
 /// Keys `SHADE_DEBUG` understands.
 const DEBUG_KEYS: &[&str] =
-    &["gctrace", "barrier", "wbrecord", "wbcheck", "smallbuf", "gcstoptheworld", "checkmark", "clobberfree"];
+    &["gctrace", "barrier", "wbrecord", "wbcheck", "smallbuf", "gcstoptheworld", "checkmark", "clobberfree", "mark"];
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, HeapError> {
     match v {
@@ -173,6 +180,13 @@ impl Config {
                                 "SHADE_DEBUG: barrier={v}: expected buffered or eager"
                             )))
                         }
+                    }
+                }
+                "mark" => {
+                    self.mark = match v {
+                        "span" => MarkMode::Span,
+                        "object" => MarkMode::Object,
+                        _ => return Err(HeapError::Config(format!("SHADE_DEBUG: mark={v}: expected span or object"))),
                     }
                 }
                 "wbrecord" => {
@@ -238,6 +252,7 @@ impl Config {
             gctrace: self.gctrace,
             clobber_free: self.clobber_free,
             scavenge_after_cycles: self.scavenge_after_cycles,
+            mark: self.mark,
         })
     }
 }
@@ -255,6 +270,10 @@ mod tests {
         assert_eq!(c.barrier, BarrierMode::Eager);
         assert_eq!(c.barrier_record, BarrierRecord::OldAndNew);
         assert!(c.wbcheck && c.smallbuf && c.stop_the_world && c.checkmark);
+        assert_eq!(c.mark, MarkMode::Span);
+        c.apply_debug("mark=object").unwrap();
+        assert_eq!(c.mark, MarkMode::Object);
+        assert!(c.apply_debug("mark=page").unwrap_err().to_string().contains("expected span or object"));
         assert!(c.apply_debug("barrier=sometimes").is_err());
         let e = c.apply_debug("nosuchkey=1").unwrap_err().to_string();
         assert!(e.contains("unknown key") && e.contains("gctrace"), "{e}");

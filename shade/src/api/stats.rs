@@ -28,6 +28,15 @@ pub struct CycleInfo {
     pub mark_wall: Duration,
     /// CPU time of the mark workers.
     pub mark_cpu: Duration,
+    /// Bytes the mark workers marked (assists, barrier flushes and root
+    /// greying excluded): with `mark_cpu`, the workers' mark rate.
+    pub mark_worker_bytes: usize,
+    /// Bytes mutators marked in mark assists, and the time the assists
+    /// took: with the two fields above, the marker's rate
+    /// `(mark_worker_bytes + mark_assist_bytes) / (mark_cpu + mark_assist_time)`.
+    pub mark_assist_bytes: usize,
+    /// See `mark_assist_bytes` (wall time of the assists' marking).
+    pub mark_assist_time: Duration,
     /// Wall time of the background sweep.
     pub sweep_wall: Duration,
 }

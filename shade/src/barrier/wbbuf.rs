@@ -12,7 +12,9 @@
 //! 3. test-and-set the object's mark bit — already marked objects are done;
 //! 4. objects in noscan spans have nothing to scan: marking them is enough;
 //! 5. the remaining, newly grey objects are compacted in place at the front
-//!    of the buffer and pushed to the mutator's own mark work buffers in one
+//!    of the buffer (in span mode, a small object is greyed in its span's
+//!    bitmap instead, and only a span this flush claimed takes an entry:
+//!    gc/mark.rs) and pushed to the mutator's own mark work buffers in one
 //!    `put_batch`; if that filled a work buffer, it was published on the
 //!    global list and an idle mark worker is woken;
 //! 6. the buffer is reset.
@@ -110,6 +112,7 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
     // SAFETY: exclusive use, per the contract.
     let (stats, gcw, marked) = unsafe { (&mut *st.wb_stats.get(), &mut *st.gcw.get(), &mut *st.marked.get()) };
     let heap = &rt.mheap;
+    let span_mode = rt.queues.span_mode();
     let mut grey = 0;
     let bytes_before = marked.bytes_marked;
     stats.flushes += 1;
@@ -143,11 +146,14 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
             continue;
         }
         // Compact in place: `grey <= i`, so this never overwrites an entry
-        // not yet examined.
-        entries[grey] = span.base_of(idx);
-        grey += 1;
+        // not yet examined. In span mode a span already queued needs no
+        // entry (gc/mark.rs).
+        stats.greyed += 1;
+        if let Some(entry) = span.grey_entry(idx, span_mode) {
+            entries[grey] = entry;
+            grey += 1;
+        }
     }
-    stats.greyed += grey as u64;
     if marked.bytes_marked > bytes_before {
         rt.queues.marked.fetch_add(marked.bytes_marked - bytes_before, std::sync::atomic::Ordering::Relaxed);
     }
@@ -159,7 +165,7 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BarrierRecord, Config, Heap, Mutator, Slot, Trace};
+    use crate::{BarrierRecord, Config, Heap, MarkMode, Mutator, Slot, Trace};
     use std::sync::atomic::Ordering::Relaxed;
 
     #[derive(Trace)]
@@ -173,42 +179,56 @@ mod tests {
 
     #[test]
     fn flush_filters_nil_nonheap_marked_noscan_and_greys_the_rest() {
-        let heap = heap(BarrierRecord::Old);
-        let mu = heap.mutator();
-        let rt = mu.runtime();
-        let fresh = mu.alloc(Obj { next: Slot::null() });
-        let premarked = mu.alloc(Obj { next: Slot::null() });
-        let plain = mu.alloc(5u64);
-        let sp = rt.mheap.span_of(premarked.addr()).unwrap();
-        sp.mark.test_and_set(sp.index_of(premarked.addr()));
-        let on_stack = 0u64;
-        let mut entries =
-            [0, &on_stack as *const u64 as usize, premarked.addr(), plain.addr(), fresh.addr(), fresh.addr()];
-        // SAFETY: the test thread is the running owner of `mu`.
-        unsafe { flush_entries(rt, mu.state(), &mut entries) };
-        // SAFETY: as above.
-        let stats = unsafe { *mu.state().wb_stats.get() };
-        assert_eq!(
-            stats,
-            BarrierStats {
-                stores: 0,
-                flushes: 1,
-                entries: 6,
-                nil: 1,
-                non_heap: 1,
-                already_marked: 2,
-                noscan: 1,
-                greyed: 1
+        for mode in [MarkMode::Object, MarkMode::Span] {
+            let heap = Heap::new(Config { read_env: false, mark: mode, ..Config::default() }).unwrap();
+            let mu = heap.mutator();
+            let rt = mu.runtime();
+            let fresh = mu.alloc(Obj { next: Slot::null() });
+            let premarked = mu.alloc(Obj { next: Slot::null() });
+            let plain = mu.alloc(5u64);
+            let sp = rt.mheap.span_of(premarked.addr()).unwrap();
+            sp.mark.test_and_set(sp.index_of(premarked.addr()));
+            let on_stack = 0u64;
+            let mut entries =
+                [0, &on_stack as *const u64 as usize, premarked.addr(), plain.addr(), fresh.addr(), fresh.addr()];
+            // SAFETY: the test thread is the running owner of `mu`.
+            unsafe { flush_entries(rt, mu.state(), &mut entries) };
+            // SAFETY: as above.
+            let stats = unsafe { *mu.state().wb_stats.get() };
+            assert_eq!(
+                stats,
+                BarrierStats {
+                    stores: 0,
+                    flushes: 1,
+                    entries: 6,
+                    nil: 1,
+                    non_heap: 1,
+                    already_marked: 2,
+                    noscan: 1,
+                    greyed: 1
+                }
+            );
+            let span = rt.mheap.span_of(fresh.addr()).unwrap();
+            let idx = span.index_of(fresh.addr());
+            match mode {
+                // The newly grey object was compacted to the front, as its base.
+                MarkMode::Object => assert_eq!(entries[0], fresh.addr()),
+                // Its span was greyed and claimed: the entry names the span.
+                MarkMode::Span => {
+                    assert_eq!(entries[0], span as *const _ as usize | crate::heap::span::SPAN_TAG);
+                    assert!(span.grey.get(idx) && span.queued.load(Relaxed));
+                }
             }
-        );
-        // The newly grey object was compacted to the front, as its base.
-        assert_eq!(entries[0], fresh.addr());
-        let noscan_span = rt.mheap.span_of(plain.addr()).unwrap();
-        assert!(noscan_span.mark.get(noscan_span.index_of(plain.addr())), "noscan objects are marked");
-        // SAFETY: as above.
-        let gcw = unsafe { &mut *mu.state().gcw.get() };
-        assert_eq!(gcw.try_get(&rt.queues), Some(entries[0]), "the grey object went to the mutator's work");
-        assert_eq!(gcw.try_get(&rt.queues), None, "and nothing else");
+            let noscan_span = rt.mheap.span_of(plain.addr()).unwrap();
+            assert!(noscan_span.mark.get(noscan_span.index_of(plain.addr())), "noscan objects are marked");
+            // SAFETY: as above.
+            let gcw = unsafe { &mut *mu.state().gcw.get() };
+            assert_eq!(gcw.try_get(&rt.queues), Some(entries[0]), "the grey entry went to the mutator's work");
+            assert_eq!(gcw.try_get(&rt.queues), None, "and nothing else");
+            // Leave no grey span behind for the sweeper's checks.
+            span.grey.take_word(idx / 64);
+            span.queued.store(false, Relaxed);
+        }
     }
 
     /// Turns this mutator's barrier on by hand (no collector thread runs in

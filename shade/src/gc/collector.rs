@@ -289,6 +289,8 @@ impl Runtime {
         let mut pauses = CyclePauses::default();
         let mut mark_cpu = Duration::ZERO;
         let mut totals = MarkCounters::default();
+        // What the mark workers alone marked (the rate's numerator).
+        let mut worker_bytes = 0;
 
         // What the heap occupied before this cycle freed anything: the
         // scavenger keeps that much resident (below).
@@ -358,6 +360,7 @@ impl Runtime {
             loop {
                 loop {
                     let (c, cpu) = self.mark_phase(self.settings.bg_mark_workers);
+                    worker_bytes += c.bytes_marked;
                     totals += c;
                     mark_cpu += cpu;
                     if !self.coordinator.wait_for_work(self) {
@@ -382,6 +385,7 @@ impl Runtime {
         // Usually the flush found nothing and the workers need not wake.
         if stw_mode || self.queues.has_full() {
             let (c, cpu) = self.mark_phase(self.settings.mark_workers);
+            worker_bytes += c.bytes_marked;
             totals += c;
             mark_cpu += cpu;
         }
@@ -520,6 +524,9 @@ impl Runtime {
                 pause_retries: report.pauses.retries.iter().sum(),
                 mark_wall,
                 mark_cpu,
+                mark_worker_bytes: worker_bytes,
+                mark_assist_bytes: totals.assist_bytes,
+                mark_assist_time: totals.assist_time,
                 sweep_wall,
             });
         }

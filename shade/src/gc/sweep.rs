@@ -160,7 +160,10 @@ pub(crate) fn sweep_span(rt: &Runtime, s: &Span) -> Swept {
     super::weak::publish_after_close();
     let clobber = rt.settings.clobber_free;
     let n = s.nelems.get();
-    let live = s.mark.count(n);
+    // SAFETY: this is the span's sweep: every mark of the cycle happened
+    // before it, and the next cycle's marking waits for it
+    // (`sweeps_active`, above).
+    let live = unsafe { s.mark.count(n) };
     let allocated = s.alloc_count.get();
     let has_drop = s.has_drop();
     if (has_drop || clobber) && allocated > live {

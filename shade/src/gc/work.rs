@@ -17,6 +17,31 @@
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 
+/// What a work-buffer entry names and how marking proceeds
+/// (`SHADE_DEBUG=mark=object|span`; gc/mark.rs explains both).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum MarkMode {
+    /// One entry per grey object, scanned one at a time in the order the
+    /// entries come out of the buffers (with a prefetch queue ahead).
+    Object,
+    /// Small objects are greyed in their span's `grey` bitmap and the span
+    /// is queued once; taking it out scans all its grey objects together,
+    /// in address order (Go 1.26's "Green Tea"). Large objects and oblets
+    /// are still queued one by one. The default.
+    #[default]
+    Span,
+}
+
+impl MarkMode {
+    /// The `SHADE_DEBUG` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            MarkMode::Object => "object",
+            MarkMode::Span => "span",
+        }
+    }
+}
+
 /// Objects per work buffer; the buffer is then about 4 KiB.
 pub(crate) const WORKBUF_LEN: usize = 510;
 
@@ -43,16 +68,25 @@ pub(crate) struct WorkQueues {
     /// few dozen objects (it lags a little): the pacer's measure of the
     /// mark work done (gc/pacer.rs, assists). Reset at mark start.
     pub(crate) marked: AtomicUsize,
+    /// How markers of this heap queue grey objects.
+    pub(crate) mode: MarkMode,
 }
 
 impl WorkQueues {
-    pub(crate) fn new() -> WorkQueues {
+    pub(crate) fn new(mode: MarkMode) -> WorkQueues {
         WorkQueues {
+            mode,
             full: Mutex::new(Vec::new()),
             empty: Mutex::new(Vec::new()),
             nfull: AtomicUsize::new(0),
             marked: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether markers queue spans (`MarkMode::Span`).
+    #[inline]
+    pub(crate) fn span_mode(&self) -> bool {
+        self.mode == MarkMode::Span
     }
 
     /// Whether some buffer of grey objects waits on the global list.
@@ -195,7 +229,7 @@ mod tests {
 
     #[test]
     fn put_get_roundtrip_through_global_lists() {
-        let q = WorkQueues::new();
+        let q = WorkQueues::new(MarkMode::Object);
         let mut a = GcWork::new();
         for i in 1..=5000 {
             a.put(&q, i);
@@ -214,7 +248,7 @@ mod tests {
 
     #[test]
     fn put_batch_spans_buffers() {
-        let q = WorkQueues::new();
+        let q = WorkQueues::new(MarkMode::Object);
         let mut w = GcWork::new();
         let objs: Vec<usize> = (1..=3 * WORKBUF_LEN + 7).collect();
         let published = w.put_batch(&q, &objs);
@@ -230,7 +264,7 @@ mod tests {
 
     #[test]
     fn balance_shares_half() {
-        let q = WorkQueues::new();
+        let q = WorkQueues::new(MarkMode::Object);
         let mut w = GcWork::new();
         for i in 0..100 {
             w.put(&q, i + 1);
