@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+mod busy;
 mod html;
 mod measure;
 mod report;
@@ -138,6 +139,13 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     html: Option<PathBuf>,
 
+    /// Busy-machine mode: a CPU-bound thread spins beside the workload for
+    /// the whole run, pinned to one CPU, so the collector cannot use an idle
+    /// core for free. The report says so and judges the busy-machine
+    /// targets (they read "not measured" without it).
+    #[arg(long)]
+    busy: bool,
+
     /// List the benchmarks and their peers, then exit.
     #[arg(long)]
     list: bool,
@@ -245,7 +253,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let plan = runner::Plan { benches, peers: cli.peers.clone(), params, reps: cli.reps() };
+    let plan = runner::Plan { benches, peers: cli.peers.clone(), params, reps: cli.reps(), busy: cli.busy };
     let load_at_start = report::Machine::loadavg();
     if let Some(l1) =
         load_at_start.as_deref().and_then(|l| l.split_whitespace().next()).and_then(|l| l.parse::<f64>().ok())
@@ -258,11 +266,22 @@ fn main() -> ExitCode {
             );
         }
     }
+    let busy = cli.busy.then(busy::Busy::start);
+    if let Some(b) = &busy {
+        match b.pinned {
+            Some(c) => eprintln!("shade-bench: --busy: a spinning thread is pinned to CPU {c}"),
+            None => eprintln!("shade-bench: --busy: a spinning thread runs (pinning it was refused)"),
+        }
+    }
     let results = runner::run(&exe, &plan);
+    let busy_rounds = busy.map(|b| {
+        let r = b.rounds();
+        (b.pinned, r)
+    });
     let command =
         std::iter::once("shade-bench".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
     let machine = report::Machine { load_at_start, ..report::Machine::collect() };
-    let md = report::render(&results, &plan, &machine, &command);
+    let md = report::render(&results, &plan, &machine, &command, busy_rounds);
     println!("{md}");
 
     let html_path = cli.html.clone().unwrap_or_else(|| cli.out.with_extension("html"));

@@ -230,7 +230,7 @@ struct Target {
 /// ephemerons, GcMap), judged from this run's medians:
 /// every target is listed, with "not measured" when a peer it compares
 /// with was not run (deselected, or its toolchain missing).
-fn targets(results: &Results<'_>) -> Vec<Target> {
+fn targets(results: &Results<'_>, busy: bool) -> Vec<Target> {
     let bench = |id: &str| results.benches.iter().find(|b| b.bench.id == id);
     let agg = |id: &str, peer: &str| -> Option<Agg> {
         let br = bench(id)?;
@@ -242,6 +242,7 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
     let time_ratio =
         |id: &str, peer: &str| Some(median(&agg(id, "shade")?.primary)? / median(&agg(id, peer)?.primary)?);
     let rss_ratio = |id: &str, peer: &str| Some(max(&agg(id, "shade")?.rss_mib)? / max(&agg(id, peer)?.rss_mib)?);
+    let cpu_ratio = |id: &str, peer: &str| Some(median(&agg(id, "shade")?.cpu_s)? / median(&agg(id, peer)?.cpu_s)?);
     let at_most = |v: Option<f64>, limit: f64, fmt: &dyn Fn(f64) -> String| v.map(|x| (fmt(x), x <= limit));
     let times = |x: f64| format!("{x:.2}×");
     let mut v = Vec::new();
@@ -399,6 +400,51 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
             judged: metric("shared", "shade", name).map(|r| (format!("{r:.2}×"), r >= limit)),
         });
     }
+    // W11 (issue 11): CPU time, not only wall time, against Rc; span-batched
+    // marking against object-at-a-time. The wall targets depend on the
+    // machine's state: the quiet one is judged without --busy, the busy
+    // one only with it.
+    for id in ["binary-trees", "heap-scaling-20", "heap-scaling-24"] {
+        v.push(Target {
+            workload: "W11",
+            what: format!("{id}: CPU time (all threads) ≤ 1.0× Rc's"),
+            judged: at_most(cpu_ratio(id, "rc"), 1.0, &times),
+        });
+        v.push(Target {
+            workload: "W11",
+            what: format!("{id}: wall ≤ 0.7× Rc, quiet machine"),
+            judged: if busy { None } else { at_most(time_ratio(id, "rc"), 0.7, &times) },
+        });
+        v.push(Target {
+            workload: "W11",
+            what: format!("{id}: wall ≤ 1.0× Rc, busy machine (--busy)"),
+            judged: if busy { at_most(time_ratio(id, "rc"), 1.0, &times) } else { None },
+        });
+        let per_cycle = |peer: &str| metric(id, peer, "mark CPU per cycle (ms)");
+        v.push(Target {
+            workload: "W11",
+            what: format!("{id}: mark CPU per cycle ≥ 25% below object-at-a-time marking"),
+            judged: per_cycle("shade")
+                .zip(per_cycle("shade-object"))
+                .map(|(s, o)| (format!("{s:.1} vs {o:.1} ms ({:+.0}%)", (s / o - 1.0) * 100.0), s <= 0.75 * o)),
+        });
+    }
+    v.push(Target {
+        workload: "W11",
+        what: "heap-scaling-24: mark rate ≥ 2 GB/s per mark-CPU second (512 MB live; object-at-a-time shown)".into(),
+        judged: metric("heap-scaling-24", "shade", "mark rate (MB/s per mark CPU)").map(|r| {
+            let o = metric("heap-scaling-24", "shade-object", "mark rate (MB/s per mark CPU)")
+                .map_or(String::new(), |o| format!(" (object: {:.2} GB/s)", o / 1e3));
+            (format!("{:.2} GB/s{o}", r / 1e3), r >= 2000.0)
+        }),
+    });
+    v.push(Target {
+        workload: "W11",
+        what: "latency: p99.9 push ≤ 1.5× Rc's".into(),
+        judged: metric("latency", "shade", "p99.9 push (µs)")
+            .zip(metric("latency", "rc", "p99.9 push (µs)"))
+            .map(|(s, r)| (format!("{s:.1} vs {r:.1} µs ({:.2}×)", s / r), s <= 1.5 * r)),
+    });
     for id in [crate::workloads::map::U64, crate::workloads::map::STR] {
         v.push(Target {
             workload: "W10",
@@ -410,7 +456,7 @@ fn targets(results: &Results<'_>) -> Vec<Target> {
 }
 
 /// The targets table.
-fn targets_table(out: &mut String, results: &Results<'_>) {
+fn targets_table(out: &mut String, results: &Results<'_>, busy: bool) {
     out.push_str(
         "## Targets
 
@@ -421,7 +467,7 @@ fn targets_table(out: &mut String, results: &Results<'_>) {
          see the spread between runs before trusting a narrow verdict).\n\n",
     );
     out.push_str("| workload | target | figure | verdict |\n|---|---|--:|---|\n");
-    for t in targets(results) {
+    for t in targets(results, busy) {
         let (figure, verdict) = match t.judged {
             Some((f, true)) => (f, "**met**"),
             Some((f, false)) => (f, "**missed**"),
@@ -590,7 +636,15 @@ fn bench_section(out: &mut String, br: &BenchResult<'_>, plan: &Plan) {
 }
 
 /// Renders the whole report.
-pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &str) -> String {
+/// `busy`: with `--busy`, the CPU the spinning thread was pinned to (if
+/// pinning worked) and the rounds it spun.
+pub fn render(
+    results: &Results<'_>,
+    plan: &Plan,
+    machine: &Machine,
+    command: &str,
+    busy: Option<(Option<usize>, u64)>,
+) -> String {
     let mut out = String::new();
     out.push_str("# Shade benchmark results\n\n");
     let _ = writeln!(out, "- date: {}", machine.date);
@@ -629,6 +683,18 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
         "- Shade: `Config::default()`{}",
         if env.is_empty() { String::new() } else { format!(" with {}", env.join(" ")) }
     );
+    match busy {
+        Some((cpu, rounds)) => {
+            let _ = writeln!(
+                out,
+                "- busy machine (--busy): a CPU-bound thread spun beside every peer for the whole run, {} \
+                 ({rounds} rounds of 100,000 multiply-adds); the busy-machine targets are judged, the \
+                 quiet-machine ones are not",
+                cpu.map_or("unpinned (pinning was refused)".to_string(), |c| format!("pinned to CPU {c}"))
+            );
+        }
+        None => out.push_str("- quiet machine (no --busy): the busy-machine targets read \"not measured\"\n"),
+    }
     for t in crate::workloads::external::toolchains() {
         let _ = writeln!(out, "- external peer toolchain: {t}");
     }
@@ -648,7 +714,7 @@ pub fn render(results: &Results<'_>, plan: &Plan, machine: &Machine, command: &s
     out.push_str("## Summary\n\n");
     summary(&mut out, results);
     out.push('\n');
-    targets_table(&mut out, results);
+    targets_table(&mut out, results, plan.busy);
     for br in &results.benches {
         bench_section(&mut out, br, plan);
     }

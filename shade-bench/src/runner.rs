@@ -18,6 +18,8 @@ pub struct Plan {
     pub params: Params,
     /// Repetitions.
     pub reps: u32,
+    /// `--busy`: a spinning thread ran beside every peer (busy.rs).
+    pub busy: bool,
 }
 
 impl Plan {

@@ -8,12 +8,13 @@
 //! the same lines, which are compared across peers.
 //!
 //! Peers: Shade (as in `shade/examples/binary_trees.rs`: `Slot` children, a
-//! safepoint after every tree, the long-lived tree held by a `Local`), `Rc`
+//! safepoint after every tree, the long-lived tree held by a `Local`; and
+//! `shade-object`, the same with object-at-a-time marking), `Rc`
 //! nodes (reference counting, the usual "GC" stand-in in Rust) and `Box`
 //! nodes (single ownership, the malloc/free reference point).
 
 use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
-use shade::{Config, Gc, Heap, Mutator, Slot, Trace};
+use shade::{Config, Gc, Heap, MarkMode, Mutator, Slot, Trace};
 use std::rc::Rc;
 
 /// Minimum tree depth of the iterated trees.
@@ -39,7 +40,16 @@ pub fn benches() -> Vec<Bench> {
         },
         unit: Unit::Seconds,
         peers: vec![
-            Peer { name: "shade", about: "Shade heap (Config::default())", kind: PeerKind::InProcess(shade_trees) },
+            Peer {
+                name: "shade",
+                about: "Shade heap (Config::default())",
+                kind: PeerKind::InProcess(|p| shade_trees(p, None)),
+            },
+            Peer {
+                name: "shade-object",
+                about: "Shade, object-at-a-time marking (mark=object)",
+                kind: PeerKind::InProcess(|p| shade_trees(p, Some(MarkMode::Object))),
+            },
             Peer { name: "rc", about: "std::rc::Rc nodes", kind: PeerKind::InProcess(rc_trees) },
             Peer {
                 name: "box",
@@ -120,10 +130,14 @@ fn shade_check(mu: &Mutator, node: Gc<'_, Node>) -> u64 {
     }
 }
 
-fn shade_trees(p: &Params) -> Outcome {
+fn shade_trees(p: &Params, mark: Option<MarkMode>) -> Outcome {
     let n = max_depth(p.depth);
     let mut out = Report::default();
-    let heap = Heap::new(Config::default()).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
+    let mut config = Config::default();
+    if let Some(m) = mark {
+        config.mark = m;
+    }
+    let heap = Heap::new(config).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
     let mut mu = heap.mutator();
     {
         let stretch = shade_bottom_up(&mu, n + 1);
@@ -141,10 +155,11 @@ fn shade_trees(p: &Params) -> Outcome {
     }
     out.long_lived(n, shade_check(&mu, long_lived.get(&mu)));
     drop(long_lived);
-    let gc = GcSummary::from_shade(&heap.stats());
+    let st = heap.stats();
+    let gc = GcSummary::from_shade(&st);
     drop(mu);
     drop(heap);
-    out.finish(n, Some(gc))
+    Outcome { metrics: super::heap_scaling::mark_metrics(&st), ..out.finish(n, Some(gc)) }
 }
 
 // ----- Rc -------------------------------------------------------------------
@@ -236,7 +251,8 @@ mod tests {
     #[test]
     fn peers_agree_and_match_the_reference_output() {
         let p = Params { depth: 6, alloc_count: 0, ..Params::default() };
-        let (s, r, b) = (shade_trees(&p), rc_trees(&p), box_trees(&p));
+        let (s, r, b) = (shade_trees(&p, None), rc_trees(&p), box_trees(&p));
+        assert_eq!(shade_trees(&p, Some(MarkMode::Object)).lines, s.lines);
         assert_eq!(
             s.lines,
             [

@@ -24,6 +24,7 @@ pub mod binary_trees;
 pub mod crates;
 pub mod external;
 pub mod gcbench;
+pub mod heap_scaling;
 pub mod late;
 pub mod latency;
 pub mod map;
@@ -54,6 +55,9 @@ pub enum WorkloadId {
     /// Boehm's GCBench: long-lived data plus short-lived trees built top
     /// down and bottom up: Shade vs Rc, Arc.
     Gcbench,
+    /// A large long-lived tree (depth 20, 24) while short trees churn:
+    /// Shade's CPU per live byte vs Rc, and its mark rate (W11).
+    HeapScaling,
     /// Random pointer stores into a large live graph, with no cycle, with
     /// cycles, with forced cycles: Shade vs Rc, Arc (ns per store).
     Stores,
@@ -88,6 +92,7 @@ impl WorkloadId {
             WorkloadId::Alloc => "alloc",
             WorkloadId::BinaryTrees => "binary-trees",
             WorkloadId::Gcbench => "gcbench",
+            WorkloadId::HeapScaling => "heap-scaling",
             WorkloadId::Stores => "stores",
             WorkloadId::Latency => "latency",
             WorkloadId::WriteBarrier => "write-barrier",
@@ -331,6 +336,7 @@ pub fn all() -> Vec<Bench> {
     let mut v = alloc::benches();
     v.extend(binary_trees::benches());
     v.extend(gcbench::benches());
+    v.extend(heap_scaling::benches());
     v.extend(stores::benches());
     v.extend(latency::benches());
     v.extend(late::benches());
