@@ -108,13 +108,14 @@ impl Report {
 
 // ----- Shade ----------------------------------------------------------------
 
+/// A tree node (also heap-scaling's).
 #[derive(Trace)]
-struct Node {
+pub(crate) struct Node {
     left: Slot<Node>,
     right: Slot<Node>,
 }
 
-fn shade_bottom_up(mu: &Mutator, depth: u32) -> Gc<'_, Node> {
+pub(crate) fn shade_bottom_up(mu: &Mutator, depth: u32) -> Gc<'_, Node> {
     if depth == 0 {
         return mu.alloc(Node { left: Slot::null(), right: Slot::null() });
     }
@@ -123,7 +124,7 @@ fn shade_bottom_up(mu: &Mutator, depth: u32) -> Gc<'_, Node> {
     mu.alloc(Node { left: Slot::new(left), right: Slot::new(right) })
 }
 
-fn shade_check(mu: &Mutator, node: Gc<'_, Node>) -> u64 {
+pub(crate) fn shade_check(mu: &Mutator, node: Gc<'_, Node>) -> u64 {
     match (node.left.get(mu), node.right.get(mu)) {
         (Some(l), Some(r)) => 1 + shade_check(mu, l) + shade_check(mu, r),
         _ => 1,
@@ -164,19 +165,20 @@ fn shade_trees(p: &Params, mark: Option<MarkMode>) -> Outcome {
 
 // ----- Rc -------------------------------------------------------------------
 
-struct RcNode {
+/// A tree node (also heap-scaling's).
+pub(crate) struct RcNode {
     left: Option<Rc<RcNode>>,
     right: Option<Rc<RcNode>>,
 }
 
-fn rc_bottom_up(depth: u32) -> Rc<RcNode> {
+pub(crate) fn rc_bottom_up(depth: u32) -> Rc<RcNode> {
     if depth == 0 {
         return Rc::new(RcNode { left: None, right: None });
     }
     Rc::new(RcNode { left: Some(rc_bottom_up(depth - 1)), right: Some(rc_bottom_up(depth - 1)) })
 }
 
-fn rc_check(node: &RcNode) -> u64 {
+pub(crate) fn rc_check(node: &RcNode) -> u64 {
     match (&node.left, &node.right) {
         (Some(l), Some(r)) => 1 + rc_check(l) + rc_check(r),
         _ => 1,

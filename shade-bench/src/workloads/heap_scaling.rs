@@ -20,9 +20,9 @@
 //! `mark_cpu`, `mark_assist_bytes`, `mark_assist_time`), and that mark time
 //! per cycle.
 
+use super::binary_trees::{rc_bottom_up, rc_check, shade_bottom_up, shade_check};
 use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
-use shade::{Config, Gc, Heap, HeapStats, MarkMode, Mutator, Slot, Trace};
-use std::rc::Rc;
+use shade::{Config, Heap, HeapStats, MarkMode};
 
 /// Depth of the churned trees.
 const SHORT_DEPTH: u32 = 10;
@@ -130,29 +130,7 @@ pub(crate) fn mark_metrics(st: &HeapStats) -> Vec<(String, f64)> {
     m
 }
 
-// ----- Shade ----------------------------------------------------------------
-
-#[derive(Trace)]
-struct Node {
-    left: Slot<Node>,
-    right: Slot<Node>,
-}
-
-fn shade_build(mu: &Mutator, depth: u32) -> Gc<'_, Node> {
-    if depth == 0 {
-        return mu.alloc(Node { left: Slot::null(), right: Slot::null() });
-    }
-    let l = shade_build(mu, depth - 1);
-    let r = shade_build(mu, depth - 1);
-    mu.alloc(Node { left: Slot::new(l), right: Slot::new(r) })
-}
-
-fn shade_check(mu: &Mutator, node: Gc<'_, Node>) -> u64 {
-    match (node.left.get(mu), node.right.get(mu)) {
-        (Some(l), Some(r)) => 1 + shade_check(mu, l) + shade_check(mu, r),
-        _ => 1,
-    }
-}
+// ----- Shade (binary-trees' nodes, builder and check) ---------------------
 
 /// Shade, with `mark` instead of the default marking if given.
 pub fn shade_run(s: Sizes, mark: Option<MarkMode>) -> Outcome {
@@ -162,10 +140,10 @@ pub fn shade_run(s: Sizes, mark: Option<MarkMode>) -> Outcome {
     }
     let heap = Heap::new(config).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
     let mut mu = heap.mutator();
-    let live = mu.local(shade_build(&mu, s.live_depth));
+    let live = mu.local(shade_bottom_up(&mu, s.live_depth));
     let mut sum = shade_check(&mu, live.get(&mu));
     for _ in 0..s.short_trees {
-        sum += shade_check(&mu, shade_build(&mu, s.short_depth));
+        sum += shade_check(&mu, shade_bottom_up(&mu, s.short_depth));
         mu.safepoint();
     }
     sum += shade_check(&mu, live.get(&mu));
@@ -177,32 +155,13 @@ pub fn shade_run(s: Sizes, mark: Option<MarkMode>) -> Outcome {
     Outcome { ops: s.total_nodes(), checksum: sum, gc: Some(gc), metrics: mark_metrics(&st), ..Outcome::default() }
 }
 
-// ----- Rc -------------------------------------------------------------------
-
-struct RcNode {
-    left: Option<Rc<RcNode>>,
-    right: Option<Rc<RcNode>>,
-}
-
-fn rc_build(depth: u32) -> Rc<RcNode> {
-    if depth == 0 {
-        return Rc::new(RcNode { left: None, right: None });
-    }
-    Rc::new(RcNode { left: Some(rc_build(depth - 1)), right: Some(rc_build(depth - 1)) })
-}
-
-fn rc_check(node: &RcNode) -> u64 {
-    match (&node.left, &node.right) {
-        (Some(l), Some(r)) => 1 + rc_check(l) + rc_check(r),
-        _ => 1,
-    }
-}
+// ----- Rc (binary-trees' nodes, builder and check) ------------------------
 
 fn rc_run(s: Sizes) -> Outcome {
-    let live = rc_build(s.live_depth);
+    let live = rc_bottom_up(s.live_depth);
     let mut sum = rc_check(&live);
     for _ in 0..s.short_trees {
-        sum += rc_check(&rc_build(s.short_depth));
+        sum += rc_check(&rc_bottom_up(s.short_depth));
     }
     sum += rc_check(&live);
     drop(live);
