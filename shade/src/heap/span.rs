@@ -148,12 +148,21 @@ impl MarkBytes {
     /// `sweeps_active`), or otherwise excludes markers.
     #[inline]
     unsafe fn word8(&self, k: usize) -> u64 {
-        // SAFETY: `k * 8` is in bounds and 8-aligned within the 64-aligned
-        // array, so the eight bytes are an aligned `AtomicU64`'s worth of
-        // atomically accessed memory; the caller rules out racing byte
-        // stores, which is what makes a mixed-size access sound.
-        let w = unsafe { &*(self.0[k * 8..].as_ptr() as *const AtomicU64) };
-        u64::from_le(w.load(Relaxed))
+        // Miri's weak-memory emulation cannot follow a word-sized access
+        // over byte-written atomics (it stops with an internal error), so
+        // under Miri the bytes are read one by one: the same value.
+        #[cfg(miri)]
+        return self.0[k * 8..k * 8 + 8].iter().rev().fold(0, |w, b| w << 8 | b.load(Relaxed) as u64);
+        #[cfg(not(miri))]
+        {
+            // SAFETY: `k * 8` is in bounds and 8-aligned within the
+            // 64-aligned array, so the eight bytes are an aligned
+            // `AtomicU64`'s worth of atomically accessed memory; the caller
+            // rules out racing byte stores, which is what makes a
+            // mixed-size access sound.
+            let w = unsafe { &*(self.0[k * 8..].as_ptr() as *const AtomicU64) };
+            u64::from_le(w.load(Relaxed))
+        }
     }
 
     /// Slots `64 * w .. 64 * w + 64` as a bitmap word.
@@ -188,8 +197,12 @@ impl MarkBytes {
     /// touch the span (it is being swept, or is not yet published).
     pub(crate) unsafe fn clear(&self, n: usize) {
         for k in 0..n.div_ceil(8) {
+            // Byte by byte under Miri, as in `word8`.
+            #[cfg(miri)]
+            self.0[k * 8..k * 8 + 8].iter().for_each(|b| b.store(0, Relaxed));
             // SAFETY: as in `word8`; the caller rules out racing byte
             // accesses.
+            #[cfg(not(miri))]
             unsafe { &*(self.0[k * 8..].as_ptr() as *const AtomicU64) }.store(0, Relaxed);
         }
     }
