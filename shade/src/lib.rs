@@ -85,6 +85,7 @@ pub use api::stats::{CycleInfo, HeapStats};
 pub use api::trace::{Trace, Tracer};
 pub use barrier::wbbuf::BarrierStats;
 pub use barrier::{BarrierMode, BarrierRecord};
+pub use gc::termination::Termination;
 pub use gc::work::MarkMode;
 pub use heap::object::{AsDyn, DynTable};
 /// `#[derive(Trace)]`: see [`Trace`].

@@ -20,6 +20,7 @@ use crate::gc::roots::{LocalTable, RootNode, StackWords};
 use crate::gc::stats::StatsRecord;
 use crate::gc::stw::Stw;
 use crate::gc::sweep::{self, Swept};
+use crate::gc::termination::TermWord;
 use crate::gc::weak::{CleanupRecord, WeakClearing, WeakLists};
 use crate::gc::work::{GcWork, WorkQueues};
 use crate::heap::cache::{MCache, SpanKey};
@@ -36,6 +37,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 static NEXT_HEAP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// `MutatorState::black_gen` of a mutator that allocates white: no span
+/// has this generation.
+pub(crate) const NOT_BLACK: u64 = u64::MAX;
 
 /// Most spans one allocation sweeps lazily before taking a fresh span.
 const LAZY_SWEEP_BUDGET: usize = 16;
@@ -72,8 +77,12 @@ pub(crate) struct MutatorState {
     pub(crate) wb_mode: AtomicU8,
     /// This mutator's barrier records: it is `Armed` or `Scanned`.
     pub(crate) marking: AtomicBool,
-    /// This mutator allocates black: it is `Scanned`.
-    pub(crate) black: AtomicBool,
+    /// This mutator allocates black in spans of this sweep generation: the
+    /// cycle's `marking_gen` while it is `Scanned`, `NOT_BLACK` otherwise.
+    /// A span made after the cycle's marking closed carries a newer
+    /// generation and is allocated white even by a mutator that has not
+    /// left the cycle yet (gc/termination.rs).
+    pub(crate) black_gen: AtomicU64,
     /// Whether the owner is running and which phase of the cycle this
     /// mutator is in (gc/handshake.rs). `wb_mode`, `marking`, `black`
     /// and the buffer's `per_store` change only under this lock (or with
@@ -120,7 +129,7 @@ impl MutatorState {
             flag: AtomicBool::new(false),
             wb_mode: AtomicU8::new(if s.wbcheck { crate::barrier::WB_RECORD } else { crate::barrier::WB_OFF }),
             marking: AtomicBool::new(false),
-            black: AtomicBool::new(false),
+            black_gen: AtomicU64::new(NOT_BLACK),
             hs: Mutex::new(MutatorSync::new()),
             cache: UnsafeCell::new(MCache::new()),
             wb: UnsafeCell::new(WbBuf::new(end, s.record.entries_per_store())),
@@ -173,8 +182,13 @@ pub(crate) struct Runtime {
     /// Assists run only then. Each mutator's own barrier and allocation
     /// colour are in its `MutatorState` (gc/handshake.rs).
     pub(crate) marking: AtomicBool,
-    /// The ragged handshakes of mark start (gc/handshake.rs).
+    /// The ragged handshakes of mark start and termination (gc/handshake.rs).
     pub(crate) hs: Handshakes,
+    /// The termination word (gc/termination.rs).
+    pub(crate) term: TermWord,
+    /// The sweep generation of the spans the cycle in progress marks (the
+    /// heap's at mark start): `Scanned` mutators allocate black in them.
+    pub(crate) marking_gen: AtomicU64,
     /// Mutators attached so far (`MutatorState::id`).
     pub(crate) next_mutator_id: AtomicU64,
     /// Spans being swept right now, by the coordinator or a mutator's lazy
@@ -227,6 +241,8 @@ impl Runtime {
             coordinator: Coordinator::new(),
             marking: AtomicBool::new(false),
             hs: Handshakes::new(),
+            term: TermWord::new(),
+            marking_gen: AtomicU64::new(0),
             next_mutator_id: AtomicU64::new(0),
             sweeps_active: AtomicUsize::new(0),
             assists_active: AtomicUsize::new(0),
@@ -270,7 +286,11 @@ impl Runtime {
         // SAFETY: the owner is running (not stopped) and holds its `hs`
         // lock, so no collector is touching its state; after this call
         // nothing will.
-        unsafe { self.release_mutator(st) };
+        if unsafe { self.release_mutator(st) } {
+            // Grey work it published: a flush round in progress must not
+            // end marking (gc/termination.rs).
+            self.hs.found_work.store(true, SeqCst);
+        }
         hs.running = false;
         drop(hs);
         self.hs.note_moved();
@@ -290,41 +310,49 @@ impl Runtime {
         for st in std::mem::take(&mut *self.pending_detach.lock()) {
             // SAFETY: the mutator is parked and the world is stopped: the
             // collector has exclusive use of its state.
-            unsafe { self.release_mutator(&st) };
+            // Grey work found here is drained at this stop.
+            let _ = unsafe { self.release_mutator(&st) };
         }
     }
 
     /// Flushes a mutator's barrier buffer and publishes its mark buffers,
-    /// so no grey object it holds stays private.
+    /// so no grey object it holds stays private. Returns whether there was
+    /// any grey work to publish.
     ///
     /// # Safety
     /// As for `release_mutator`.
-    pub(crate) unsafe fn publish_mutator_work(&self, st: &MutatorState) {
+    pub(crate) unsafe fn publish_mutator_work(&self, st: &MutatorState) -> bool {
         // SAFETY: per the contract.
         unsafe {
             crate::barrier::wbbuf::flush(self, st);
-            (*st.gcw.get()).dispose(&self.queues);
+            let gcw = &mut *st.gcw.get();
+            let found = !gcw.is_empty();
+            gcw.dispose(&self.queues);
+            found
         }
     }
 
     /// Hands a mutator's state back to the heap and unregisters it.
+    /// Returns whether it published grey work.
     ///
     /// # Safety
     /// The caller has exclusive use of `st`'s cells: it is `st`'s running
     /// owner, or the collector with `st` stopped.
-    unsafe fn release_mutator(&self, st: &Arc<MutatorState>) {
+    unsafe fn release_mutator(&self, st: &Arc<MutatorState>) -> bool {
         // SAFETY: per the contract.
-        unsafe {
-            self.publish_mutator_work(st);
+        let found = unsafe {
+            let found = self.publish_mutator_work(st);
             let (bytes, objects) = (*st.cache.get()).release_all(&self.mheap, true);
             self.pacer.uncharge(bytes, objects);
             *self.barrier_stats.lock() += std::mem::take(&mut *st.wb_stats.get());
             *self.detached_marked.lock() += std::mem::take(&mut *st.marked.get());
-        }
+            found
+        };
         let roots = std::mem::take(&mut *st.roots.lock());
         self.orphan_roots.lock().extend(roots);
         self.weak_orphans.lock().append(&mut st.weak.lock());
         self.mutators.lock().retain(|m| !Arc::ptr_eq(m, st));
+        found
     }
 
     /// Small-object allocation slow path: find a span with free slots for
@@ -457,6 +485,15 @@ impl Runtime {
         }
         self.assists_active.fetch_add(1, SeqCst);
         let active = Active(&self.assists_active);
+        // SAFETY: the running owner has exclusive use of its work buffers.
+        let idle = unsafe { (*st.gcw.get()).is_empty() } && !self.queues.has_full();
+        // An assist about to scan announces it (gc/termination.rs); after
+        // the close there is nothing to scan.
+        if idle || !self.term.bump() {
+            drop(active);
+            self.pacer.assist_done(bytes);
+            return;
+        }
         // SAFETY: the running owner has exclusive use of its work buffers
         // and counters; the marker lives only within this call.
         unsafe {

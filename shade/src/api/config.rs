@@ -14,8 +14,10 @@
 //! | `checkmark` | 0/1 | verify concurrent marking against a stop-the-world re-mark |
 //! | `clobberfree` | 0/1 | poison freed objects (default on in debug builds) |
 //! | `mark` | `span`/`object` | span-batched marking (default) or one object at a time |
+//! | `termination` | `ragged`/`stop` | end marking with handshakes (default) or a stop of the world |
 
 use crate::barrier::{BarrierMode, BarrierRecord};
+use crate::gc::termination::Termination;
 use crate::gc::work::MarkMode;
 use std::fmt;
 
@@ -72,6 +74,9 @@ pub struct Config {
     /// How the marker queues and scans grey objects
     /// (`SHADE_DEBUG=mark=span|object`). Default: [`MarkMode::Span`].
     pub mark: MarkMode,
+    /// How marking ends (`SHADE_DEBUG=termination=ragged|stop`). Default:
+    /// [`Termination::Ragged`]: no mutator waits for another.
+    pub termination: Termination,
     /// Apply `SHADE_DEBUG` and `SHADE_GOGC` from the environment. Default true.
     pub read_env: bool,
 }
@@ -101,6 +106,7 @@ impl Default for Config {
             clobber_free: cfg!(debug_assertions),
             scavenge_after_cycles: 2,
             mark: MarkMode::default(),
+            termination: Termination::default(),
             read_env: true,
         }
     }
@@ -145,11 +151,22 @@ pub(crate) struct Settings {
     pub(crate) clobber_free: bool,
     pub(crate) scavenge_after_cycles: u64,
     pub(crate) mark: MarkMode,
+    pub(crate) termination: Termination,
 }
 
 /// Keys `SHADE_DEBUG` understands.
-const DEBUG_KEYS: &[&str] =
-    &["gctrace", "barrier", "wbrecord", "wbcheck", "smallbuf", "gcstoptheworld", "checkmark", "clobberfree", "mark"];
+const DEBUG_KEYS: &[&str] = &[
+    "gctrace",
+    "barrier",
+    "wbrecord",
+    "wbcheck",
+    "smallbuf",
+    "gcstoptheworld",
+    "checkmark",
+    "clobberfree",
+    "mark",
+    "termination",
+];
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, HeapError> {
     match v {
@@ -187,6 +204,17 @@ impl Config {
                         "span" => MarkMode::Span,
                         "object" => MarkMode::Object,
                         _ => return Err(HeapError::Config(format!("SHADE_DEBUG: mark={v}: expected span or object"))),
+                    }
+                }
+                "termination" => {
+                    self.termination = match v {
+                        "ragged" => Termination::Ragged,
+                        "stop" => Termination::Stop,
+                        _ => {
+                            return Err(HeapError::Config(format!(
+                                "SHADE_DEBUG: termination={v}: expected ragged or stop"
+                            )))
+                        }
                     }
                 }
                 "wbrecord" => {
@@ -253,6 +281,7 @@ impl Config {
             clobber_free: self.clobber_free,
             scavenge_after_cycles: self.scavenge_after_cycles,
             mark: self.mark,
+            termination: self.termination,
         })
     }
 }
@@ -273,6 +302,10 @@ mod tests {
         assert_eq!(c.mark, MarkMode::Span);
         c.apply_debug("mark=object").unwrap();
         assert_eq!(c.mark, MarkMode::Object);
+        assert_eq!(c.termination, Termination::Ragged);
+        c.apply_debug("termination=stop").unwrap();
+        assert_eq!(c.termination, Termination::Stop);
+        assert!(c.apply_debug("termination=never").is_err());
         assert!(c.apply_debug("mark=page").unwrap_err().to_string().contains("expected span or object"));
         assert!(c.apply_debug("barrier=sometimes").is_err());
         let e = c.apply_debug("nosuchkey=1").unwrap_err().to_string();

@@ -138,10 +138,12 @@ impl Mutator {
             }
             None => self.runtime().alloc_large(&self.st, size, noscan, ty)?,
         };
-        if self.st.black.load(Relaxed) {
+        if span.sweep_gen.load(Relaxed) == self.st.black_gen.load(Relaxed) {
             // Allocate black: an object born after this mutator's roots were
             // greyed survives this cycle and is never scanned by it
-            // (DESIGN.md §6).
+            // (DESIGN.md §6). Only in the cycle's own spans: one made after
+            // marking closed is not swept this cycle, and a mark in it would
+            // outlive the cycle (gc/termination.rs).
             span.mark.test_and_set(span.index_of(base));
         }
         Ok(base)
@@ -375,8 +377,10 @@ impl Mutator {
         // raise after this swap stays up for the next safepoint
         // (gc/handshake.rs).
         self.st.flag.swap(false, AcqRel);
-        self.rt.handshake_own(&self.st);
-        if self.rt.stw.block_if_stopping() {
+        // Leaving a cycle, like a stop, is a point after which a sweep may
+        // free what this thread's `Slot::new` witnesses name.
+        let left = self.rt.handshake_own(&self.st);
+        if self.rt.stw.block_if_stopping() || left {
             crate::api::slot::pending::clear();
         }
         let deferred = self.rt.deferred_panic.lock().take();

@@ -160,7 +160,7 @@ fn slow(mu: &Mutator, slot_addr: usize, old: usize, new: usize) {
             // SAFETY: a running mutator has exclusive use of its buffer.
             let n = unsafe { (*st.wb.get()).per_store };
             // SAFETY: a running mutator has exclusive use of its buffers.
-            unsafe { wbbuf::flush_entries(rt, st, &mut e[..n]) };
+            unsafe { wbbuf::flush_recorded(rt, st, &mut e[..n]) };
         }
         BarrierMode::Buffered => {
             // SAFETY: a running mutator has exclusive use of its buffer.
@@ -197,7 +197,30 @@ pub(crate) fn shade(mu: &Mutator, p: usize) {
     } else {
         let mut e = [p];
         // SAFETY: as above.
-        unsafe { wbbuf::flush_entries(rt, st, &mut e) };
+        unsafe { wbbuf::flush_recorded(rt, st, &mut e) };
+    }
+}
+
+/// Shades `p` (a non-null payload address of a weak reference's target)
+/// for a weak read, and says whether the reader may have it: false if
+/// the cycle's marking has closed without marking it (it is dead, and its
+/// reference is about to be cleared). While marking is open an unmarked
+/// target is marked at once, not buffered, since the answer must be known
+/// now (gc/termination.rs).
+#[inline]
+pub(crate) fn shade_weak(mu: &Mutator, p: usize) -> bool {
+    let rt = mu.runtime();
+    let st = mu.state();
+    if !st.marking.load(Relaxed) {
+        return true;
+    }
+    match rt.mheap.span_of(p) {
+        Some(s) if !s.mark.get(s.index_of(p)) => {
+            let mut e = [p];
+            // SAFETY: a running mutator has exclusive use of its buffers.
+            unsafe { wbbuf::flush_entries(rt, st, &mut e) == 0 }
+        }
+        _ => true,
     }
 }
 

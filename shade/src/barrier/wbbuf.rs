@@ -30,6 +30,7 @@
 //! barrier to the slow path.
 
 use crate::runtime::{MutatorState, Runtime};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Capacity of a write barrier buffer, in entries.
 pub(crate) const WBBUF_LEN: usize = 512;
@@ -99,21 +100,43 @@ pub(crate) unsafe fn flush(rt: &Runtime, st: &MutatorState) {
     let n = std::mem::replace(&mut wb.next, 0);
     if n > 0 {
         // SAFETY: as above.
-        unsafe { flush_entries(rt, st, &mut wb.buf[..n]) };
+        unsafe { flush_recorded(rt, st, &mut wb.buf[..n]) };
+    }
+}
+
+/// `flush_entries` for what a barrier recorded: values it found in a slot
+/// of a reachable object, or a root's target. After marking closed they
+/// are all marked or new (DESIGN.md §6); one that is not means the
+/// termination argument is broken, which debug builds and `checkmark`
+/// report.
+///
+/// # Safety
+/// As for `flush`.
+pub(crate) unsafe fn flush_recorded(rt: &Runtime, st: &MutatorState, entries: &mut [usize]) {
+    // SAFETY: per the contract.
+    let dead = unsafe { flush_entries(rt, st, entries) };
+    if dead > 0 && (cfg!(debug_assertions) || rt.settings.checkmark) {
+        panic!("shade: a barrier flush after mark termination found {dead} unmarked object(s) of the cycle");
     }
 }
 
 /// Shades the objects `entries` point to (see the module comment); the
-/// slice is used as scratch space for the compaction.
+/// slice is used as scratch space for the compaction. Returns how many
+/// entries named an unmarked object of the cycle after marking closed
+/// (they were not marked: for a weak upgrade, the target is dead).
 ///
 /// # Safety
 /// As for `flush`.
-pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mut [usize]) {
+pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mut [usize]) -> usize {
     // SAFETY: exclusive use, per the contract.
     let (stats, gcw, marked) = unsafe { (&mut *st.wb_stats.get(), &mut *st.gcw.get(), &mut *st.marked.get()) };
     let heap = &rt.mheap;
     let span_mode = rt.queues.span_mode();
     let mut grey = 0;
+    let mut dead = 0;
+    // Whether marking is still open, learned from this flush's one bump of
+    // the termination word, made before its first new mark.
+    let mut open = None;
     let bytes_before = marked.bytes_marked;
     stats.flushes += 1;
     stats.entries += entries.len() as u64;
@@ -135,6 +158,18 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
         // `free_index` store visible before the pointer that was published
         // after it; on weaker machines this debug check could be stale.)
         debug_assert!(span.is_allocated(idx), "shade: barrier entry {p:#x} is not an allocated object");
+        if span.mark.get(idx) {
+            stats.already_marked += 1;
+            continue;
+        }
+        if !*open.get_or_insert_with(|| rt.term.bump()) {
+            // Marking has closed: nothing is greyed any more. An object of
+            // a span made since is alive without a mark.
+            if span.sweep_gen.load(Relaxed) == rt.marking_gen.load(Relaxed) {
+                dead += 1;
+            }
+            continue;
+        }
         if span.mark.test_and_set(idx) {
             stats.already_marked += 1;
             continue;
@@ -160,6 +195,7 @@ pub(crate) unsafe fn flush_entries(rt: &Runtime, st: &MutatorState, entries: &mu
     if grey > 0 && gcw.put_batch(&rt.queues, &entries[..grey]) {
         rt.wake_mark_workers();
     }
+    dead
 }
 
 #[cfg(test)]
@@ -192,7 +228,7 @@ mod tests {
             let mut entries =
                 [0, &on_stack as *const u64 as usize, premarked.addr(), plain.addr(), fresh.addr(), fresh.addr()];
             // SAFETY: the test thread is the running owner of `mu`.
-            unsafe { flush_entries(rt, mu.state(), &mut entries) };
+            assert_eq!(unsafe { flush_entries(rt, mu.state(), &mut entries) }, 0);
             // SAFETY: as above.
             let stats = unsafe { *mu.state().wb_stats.get() };
             assert_eq!(

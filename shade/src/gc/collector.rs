@@ -17,13 +17,17 @@
 //!   while mutators run. Mutators record overwritten pointers in their
 //!   barrier buffers and allocate black; when their allocation outpaces the
 //!   marker, they assist. Flushes that fill a work buffer wake idle workers.
-//! * **STW2, mark termination**: when the workers find no more work, stop
-//!   the world and flush every mutator's barrier buffer and mark buffers —
-//!   running and parked ones alike. If that uncovered work, and this has not
-//!   happened too often, restart the world and go back to concurrent
-//!   marking; otherwise drain what is left with every worker, turn the
-//!   barrier off, empty every allocation cache, queue every span for
-//!   sweeping, set the next goal, and restart the world.
+//! * **Mark termination**: when the workers find no more work, every
+//!   mutator flushes its buffers at its own safepoint, and if that found
+//!   nothing the collector closes marking and every mutator leaves the
+//!   cycle at its own safepoint (gc/termination.rs; the diagram's second
+//!   stop is gone with `termination=ragged`, the default, as mark start's
+//!   first one is with ragged mark start). `termination=stop` instead stops
+//!   the world and flushes every mutator; if that uncovered work, and this
+//!   has not happened too often, restarts the world and goes back to
+//!   concurrent marking; otherwise drains what is left with every worker,
+//!   turns the barrier off, empties every allocation cache, sets the next
+//!   goal, and restarts the world.
 //! * **Concurrent sweep**: the coordinator sweeps the queued spans while
 //!   mutators allocate (and sweep lazily when they need a span).
 //!
@@ -48,6 +52,7 @@ use super::handshake::Phase;
 use super::mark::{MarkCounters, Marker};
 use super::stats::CyclePauses;
 use super::sweep::{sweep_background, SweepTotals};
+use super::termination::Termination;
 use super::work::GcWork;
 use crate::runtime::Runtime;
 use crate::util::os::{process_cpu_time, thread_cpu_time};
@@ -206,7 +211,7 @@ impl Coordinator {
     }
 
     /// Idle workers: wait briefly for published work. True if there is some.
-    fn wait_for_work(&self, rt: &Runtime) -> bool {
+    pub(super) fn wait_for_work(&self, rt: &Runtime) -> bool {
         if rt.queues.has_full() {
             return true;
         }
@@ -330,10 +335,14 @@ impl Runtime {
                 // for another.
                 self.pacer.start_cycle();
                 self.queues.marked.store(0, Relaxed);
-                let armed = self.handshake_round(Phase::Armed);
+                // The spans this cycle marks and sweeps (read by mutators
+                // under their `hs` locks, after the round's target).
+                self.marking_gen.store(self.mheap.sweep_gen.load(SeqCst), Relaxed);
+                self.term.open();
+                let armed = self.handshake_round(self.hs.next_target(Phase::Armed, false));
                 // Every barrier records now: tracing may begin.
                 self.marking.store(true, SeqCst);
-                let scanned = self.handshake_round(Phase::Scanned);
+                let scanned = self.handshake_round(self.hs.next_target(Phase::Scanned, false));
                 handshake_wait = armed.wait + scanned.wait;
                 late_mutators = armed.late.max(scanned.late);
                 let (longer, shorter) =
@@ -355,7 +364,22 @@ impl Runtime {
         }
         let t_mark = Instant::now();
         let mut retries = 0;
-        if !stw_mode {
+        let mut weak = super::weak::WeakReport::default();
+        let ragged = !stw_mode && self.settings.termination == Termination::Ragged;
+        pauses.has_termination = !stw_mode;
+        if ragged {
+            // ---- concurrent mark, then ragged termination (gc/termination.rs)
+            let t = self.terminate_ragged(&mut weak);
+            worker_bytes += t.marked.bytes_marked;
+            totals += t.marked;
+            mark_cpu += t.mark_cpu;
+            retries = t.rounds.saturating_sub(1);
+            if t.wait > handshake_wait {
+                late_last = t.last.or(late_last);
+            }
+            handshake_wait += t.wait;
+            late_mutators = late_mutators.max(t.late);
+        } else if !stw_mode {
             // ---- concurrent mark, then termination attempts -------------
             loop {
                 loop {
@@ -381,9 +405,15 @@ impl Runtime {
             }
         }
 
-        // ---- STW2: mark termination (the world is stopped) ----------------
+        // ---- mark termination: with the world stopped, or (ragged) with
+        // marking closed and every mutator still in the cycle ------------
+        if ragged && self.settings.checkmark {
+            // A debug mode: the stop is its cost.
+            self.stw.stop(false, || self.raise_flags());
+            self.process_pending_detaches();
+        }
         // Usually the flush found nothing and the workers need not wake.
-        if stw_mode || self.queues.has_full() {
+        if !ragged && (stw_mode || self.queues.has_full()) {
             let (c, cpu) = self.mark_phase(self.settings.mark_workers);
             worker_bytes += c.bytes_marked;
             totals += c;
@@ -394,53 +424,77 @@ impl Runtime {
         if self.settings.checkmark {
             super::checkmark::verify(self, &self.gather_roots());
         }
-        // Marking is complete: the ephemerons converge and the weak lists
-        // are taken; they are cleared after the restart, before anything
-        // is freed (gc/weak.rs).
+        if ragged && self.settings.checkmark {
+            self.stw.start(false);
+        }
+        // Marking is complete: the ephemerons converge (ragged: they did
+        // before the close) and the weak lists are taken; they are cleared
+        // once every mutator has left the cycle, before anything is freed
+        // (gc/weak.rs).
         let t_weak = Instant::now();
-        let (weak_lists, mut weak) = super::weak::terminate(self);
+        if !ragged {
+            super::weak::converge_ephemerons(self, &mut weak);
+        }
         totals += weak.ephemeron_marked;
+        self.marking.store(false, SeqCst);
+        // Every span allocated so far holds this cycle's marks. A span made
+        // from now on carries the new generation: it is not swept this
+        // cycle, and it is allocated white (`MutatorState::black_gen`). The
+        // partial lists hold the cycle's spans: forgotten, they are queued
+        // for sweeping from the in-use set (`queue_sweep`) once every
+        // mutator has left the cycle, so this does no per-span work.
+        self.mheap.sweep_gen.fetch_add(1, SeqCst);
+        for c in self.mheap.central.iter() {
+            c.clear_partial();
+        }
+        let weak_lists = super::weak::take_lists(self);
         let weak_time = t_weak.elapsed();
-        self.marking.store(false, Relaxed);
-        self.hs.set_target(Phase::Idle);
-        // A copy: `hs` locks are never taken while holding the list's lock
-        // (a detaching mutator takes them in the other order).
-        let list = self.mutators.lock().clone();
-        for m in list.iter() {
-            // SAFETY: the owner is stopped (stw invariant): the collector has
-            // exclusive use of its cache, counters and barrier until `start`.
-            unsafe {
-                let mut hs = m.hs.lock();
-                debug_assert!(stw_mode || hs.phase == Phase::Scanned, "a mutator missed mark start");
-                if hs.phase != Phase::Idle {
-                    self.advance(m, &mut hs, Phase::Idle);
+        if ragged {
+            // Every mutator leaves the cycle at its own safepoint.
+            let t = self.handshake_round(self.hs.next_target(Phase::Idle, false));
+            if t.wait > handshake_wait {
+                late_last = t.last.or(late_last);
+            }
+            handshake_wait += t.wait;
+            late_mutators = late_mutators.max(t.late);
+            pauses.termination = self.hs.take_work_max();
+        } else {
+            let target = self.hs.next_target(Phase::Idle, false);
+            self.hs.set_target(target);
+            // A copy: `hs` locks are never taken while holding the list's
+            // lock (a detaching mutator takes them in the other order).
+            let list = self.mutators.lock().clone();
+            for m in list.iter() {
+                // SAFETY: the owner is stopped (stw invariant): the collector
+                // has exclusive use of its cache, counters and barrier until
+                // `start`.
+                unsafe {
+                    let mut hs = m.hs.lock();
+                    debug_assert!(stw_mode || hs.phase == Phase::Scanned, "a mutator missed mark start");
+                    if hs.phase == Phase::Idle {
+                        self.retire(m);
+                    }
+                    self.advance(m, &mut hs, target);
                 }
-                drop(hs);
-                let (bytes, objects) = (*m.cache.get()).release_all(&self.mheap, false);
-                self.pacer.uncharge(bytes, objects);
-                totals += std::mem::take(&mut *m.marked.get());
-                *self.barrier_stats.lock() += std::mem::take(&mut *m.wb_stats.get());
             }
         }
         totals += std::mem::take(&mut *self.detached_marked.lock());
         // Objects allocated while marking were allocated black: everything
-        // charged since mark start is live too.
+        // charged since mark start is live too (with ragged termination,
+        // also what mutators allocated white until they left the cycle: a
+        // slight overestimate while one is late).
         let black = self.pacer.heap_alloc.load(Relaxed).saturating_sub(self.pacer.heap_at_mark_start.load(Relaxed));
         let heap_marked = totals.bytes_marked + black;
         let goal = self.pacer.end_cycle(heap_marked);
-        // Every span allocated so far holds this cycle's marks; they are
-        // queued for sweeping after the world restarts (`queue_sweep`), so
-        // the pause does not grow with the heap. Until then mutators find
-        // no partial span and take fresh ones.
-        self.mheap.sweep_gen.fetch_add(1, Relaxed);
-        for c in self.mheap.central.iter() {
-            c.clear_partial();
-        }
-        let pause2 = self.stw.start(false);
-        if stw_mode {
-            pauses.start = pause2;
-        } else {
-            pauses.termination = pause2;
+        // Every mutator has left the cycle: its spans may be swept.
+        self.mheap.sweepable_gen.store(self.mheap.sweep_gen.load(SeqCst), SeqCst);
+        if !ragged {
+            let pause2 = self.stw.start(false);
+            if stw_mode {
+                pauses.start = pause2;
+            } else {
+                pauses.termination = pause2;
+            }
         }
 
         // ---- weak clearing window, then concurrent sweep ---------------
@@ -537,7 +591,7 @@ impl Runtime {
 
     /// Marks with `n` workers (the coordinator and `n - 1` pool threads)
     /// until they all run out of work. Returns their counters and CPU time.
-    fn mark_phase(&self, n: usize) -> (MarkCounters, Duration) {
+    pub(super) fn mark_phase(&self, n: usize) -> (MarkCounters, Duration) {
         let shared = Mutex::new((MarkCounters::default(), Duration::ZERO));
         let nwait = AtomicUsize::new(0);
         let n = n.clamp(1, self.workers.size() + 1);

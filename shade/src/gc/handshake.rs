@@ -1,4 +1,5 @@
-//! Ragged handshakes: mark start without stopping the world.
+//! Ragged handshakes: mark start and termination without stopping the
+//! world.
 //!
 //! A stop of the world (gc/stw.rs) holds every mutator until the slowest
 //! one reaches a safepoint. Mark start does not need that: each mutator's
@@ -7,7 +8,7 @@
 //! The collector moves every mutator through the *phases* of a cycle:
 //!
 //! ```text
-//!   Idle ──arm──> Armed ──scan──> Scanned ──(termination stop)──> Idle
+//!   Idle ──arm──> Armed ──scan──> Scanned ──(flush rounds, close, flip)──> Idle
 //!   barrier off   barrier records     barrier records the
 //!   allocate      old and new values; overwritten value;
 //!   white         allocate white      allocate black; roots copied
@@ -47,9 +48,9 @@
 
 use crate::barrier::{WB_EXACT, WB_OFF, WB_RECORD};
 use crate::gc::mark::Marker;
-use crate::runtime::{MutatorState, Runtime};
+use crate::runtime::{MutatorState, Runtime, NOT_BLACK};
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,24 +67,40 @@ pub(crate) enum Phase {
     Scanned,
 }
 
+/// Where a round moves every mutator: a phase, and a flush count (a
+/// mutator whose `flushed` is behind it flushes its barrier buffer and
+/// publishes its mark buffers at its handshake: termination's flush
+/// rounds, gc/termination.rs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Target {
+    pub(crate) phase: Phase,
+    pub(crate) flush: u64,
+}
+
 /// One mutator's handshake state, behind `MutatorState::hs`.
 pub(crate) struct MutatorSync {
     /// The owner is running (not parked, not detached). While it is not,
     /// the collector may move it itself.
     pub(crate) running: bool,
     pub(crate) phase: Phase,
+    /// The last flush round this mutator did (or joined when attaching).
+    pub(crate) flushed: u64,
 }
 
 impl MutatorSync {
     pub(crate) fn new() -> MutatorSync {
-        MutatorSync { running: false, phase: Phase::Idle }
+        MutatorSync { running: false, phase: Phase::Idle, flushed: 0 }
+    }
+
+    fn at(&self, t: Target) -> bool {
+        self.phase == t.phase && self.flushed == t.flush
     }
 }
 
 /// The heap's side of the handshakes.
 pub(crate) struct Handshakes {
-    /// The phase every mutator is being moved to.
-    target: Mutex<Phase>,
+    /// Where every mutator is being moved.
+    target: Mutex<Target>,
     /// Bumped by every mutator that moved itself, parked or detached; the
     /// collector sleeps on `cv` (under `sleep`) until it changes. An atomic
     /// read without the lock: a collector polling a locked counter kept a
@@ -96,6 +113,9 @@ pub(crate) struct Handshakes {
     /// Roots the mutators copied at their round-2 handshakes, for the
     /// collector to grey.
     roots: Mutex<Vec<Vec<usize>>>,
+    /// A flush at a handshake (or a detach) left grey work: the flush
+    /// round in progress cannot end marking (gc/termination.rs).
+    pub(crate) found_work: AtomicBool,
 }
 
 /// What one round measured.
@@ -112,23 +132,31 @@ pub(crate) struct Round {
 impl Handshakes {
     pub(crate) fn new() -> Handshakes {
         Handshakes {
-            target: Mutex::new(Phase::Idle),
+            target: Mutex::new(Target { phase: Phase::Idle, flush: 0 }),
             moved: AtomicU64::new(0),
             sleep: Mutex::new(()),
             cv: Condvar::new(),
             work_max: AtomicU64::new(0),
             roots: Mutex::new(Vec::new()),
+            found_work: AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn target(&self) -> Phase {
+    pub(crate) fn target(&self) -> Target {
         *self.target.lock()
     }
 
-    /// Sets the target phase without a round: only at termination, with the
-    /// world stopped, when the collector moves every mutator itself.
-    pub(crate) fn set_target(&self, p: Phase) {
-        *self.target.lock() = p;
+    /// A target of phase `phase` with the current flush count (a round
+    /// that changes the phase only), or the next one (a flush round).
+    pub(crate) fn next_target(&self, phase: Phase, flush: bool) -> Target {
+        let t = self.target();
+        Target { phase, flush: t.flush + flush as u64 }
+    }
+
+    /// Sets the target without a round: only at a stop-the-world
+    /// termination, when the collector moves every mutator itself.
+    pub(crate) fn set_target(&self, t: Target) {
+        *self.target.lock() = t;
     }
 
     /// A mutator moved itself, parked or detached: wakes a waiting round.
@@ -151,7 +179,7 @@ impl Runtime {
     /// The collector: moves every attached mutator to `target` and returns
     /// when all are there. Never stops a mutator: parked ones are moved
     /// here, running ones move themselves at their next safepoint.
-    pub(crate) fn handshake_round(&self, target: Phase) -> Round {
+    pub(crate) fn handshake_round(&self, target: Target) -> Round {
         self.hs.set_target(target);
         let t0 = Instant::now();
         let mut first = None;
@@ -166,7 +194,7 @@ impl Runtime {
             let mut still = None;
             for m in &list {
                 let mut s = m.hs.lock();
-                if s.phase == target {
+                if s.at(target) {
                     continue;
                 }
                 if s.running {
@@ -199,18 +227,23 @@ impl Runtime {
     }
 
     /// A running mutator with its flag seen (a safepoint), or at a point
-    /// that is one (attach, unpark): moves itself to the target phase.
-    pub(crate) fn handshake_own(&self, st: &MutatorState) {
+    /// that is one (attach, unpark): moves itself to the target. Returns
+    /// whether it left a cycle's marking (moved to `Idle` from `Scanned`):
+    /// the sweep may free objects from then on.
+    pub(crate) fn handshake_own(&self, st: &MutatorState) -> bool {
         let mut s = st.hs.lock();
         let target = self.hs.target();
-        if s.phase != target {
-            let t = Instant::now();
-            // SAFETY: the caller is the running owner and holds no `Gc`.
-            unsafe { self.advance(st, &mut s, target) };
-            self.hs.work_max.fetch_max(t.elapsed().as_nanos() as u64, Relaxed);
-            drop(s);
-            self.hs.note_moved();
+        if s.at(target) {
+            return false;
         }
+        let left = s.phase == Phase::Scanned && target.phase == Phase::Idle;
+        let t = Instant::now();
+        // SAFETY: the caller is the running owner and holds no `Gc`.
+        unsafe { self.advance(st, &mut s, target) };
+        self.hs.work_max.fetch_max(t.elapsed().as_nanos() as u64, Relaxed);
+        drop(s);
+        self.hs.note_moved();
+        left
     }
 
     /// A mutator's owner starts running (attach, unpark): from now on the
@@ -228,22 +261,56 @@ impl Runtime {
         self.hs.note_moved();
     }
 
-    /// Moves `st` from its phase to `target`.
+    /// Moves `st` from where it is to `target`: a flush round's flush
+    /// first, then the phase change.
     ///
     /// # Safety
     /// The caller has exclusive use of `st`'s cells: it is the running owner
     /// at a point where it holds no `Gc`, or the collector with the owner
     /// not running (parked, or the world stopped), holding `st.hs`.
-    pub(crate) unsafe fn advance(&self, st: &MutatorState, s: &mut MutatorSync, target: Phase) {
-        match (s.phase, target) {
+    pub(crate) unsafe fn advance(&self, st: &MutatorState, s: &mut MutatorSync, target: Target) {
+        if s.flushed != target.flush {
+            // A mutator that is not `Scanned` has nothing to flush: it
+            // attached during the round's phase change, or a cycle's first
+            // round has not reached it (its buffer is empty either way).
+            // SAFETY: per the contract.
+            if s.phase == Phase::Scanned && unsafe { self.publish_mutator_work(st) } {
+                self.hs.found_work.store(true, SeqCst);
+            }
+            s.flushed = target.flush;
+        }
+        match (s.phase, target.phase) {
+            // SAFETY: per the contract.
+            (Phase::Scanned, Phase::Idle) => unsafe { self.retire(st) },
             (Phase::Idle, Phase::Armed) | (_, Phase::Idle) => {}
             // SAFETY: per the contract.
             (Phase::Idle | Phase::Armed, Phase::Scanned) => unsafe { self.copy_roots(st) },
+            (from, to) if from == to => {}
             (from, to) => unreachable!("shade: handshake from {from:?} to {to:?}"),
         }
         // SAFETY: per the contract.
-        unsafe { self.set_barrier(st, target) };
-        s.phase = target;
+        unsafe { self.set_barrier(st, target.phase) };
+        s.phase = target.phase;
+    }
+
+    /// A mutator leaves the cycle: what its barrier buffer still holds is
+    /// dropped (after termination, every object it names is marked or
+    /// was allocated since: DESIGN.md §6), its cache goes back (its spans
+    /// are the cycle's, to be swept, or new ones), and its counters go to
+    /// the cycle's totals.
+    ///
+    /// # Safety
+    /// As for `advance`.
+    pub(crate) unsafe fn retire(&self, st: &MutatorState) {
+        // SAFETY: per the contract.
+        unsafe {
+            crate::barrier::wbbuf::flush(self, st);
+            debug_assert!((*st.gcw.get()).is_empty(), "shade: grey work left in a mutator after termination");
+            let (bytes, objects) = (*st.cache.get()).release_all(&self.mheap, false);
+            self.pacer.uncharge(bytes, objects);
+            *self.detached_marked.lock() += std::mem::take(&mut *st.marked.get());
+            *self.barrier_stats.lock() += std::mem::take(&mut *st.wb_stats.get());
+        }
     }
 
     /// Sets the mutator's barrier mode, per-store count and allocation
@@ -258,16 +325,16 @@ impl Runtime {
     unsafe fn set_barrier(&self, st: &MutatorState, phase: Phase) {
         let off = if self.settings.wbcheck { WB_RECORD } else { WB_OFF };
         let (marking, mode, black) = match phase {
-            Phase::Idle => (false, off, false),
-            Phase::Armed => (true, WB_EXACT, false),
-            Phase::Scanned => (true, WB_RECORD, true),
+            Phase::Idle => (false, off, NOT_BLACK),
+            Phase::Armed => (true, WB_EXACT, NOT_BLACK),
+            Phase::Scanned => (true, WB_RECORD, self.marking_gen.load(Relaxed)),
         };
         let per_store = if phase == Phase::Armed { 2 } else { self.settings.record.entries_per_store() };
         // SAFETY: per the contract, nothing else uses the buffer.
         unsafe { (*st.wb.get()).per_store = per_store };
         st.marking.store(marking, Relaxed);
         st.wb_mode.store(mode, Relaxed);
-        st.black.store(black, Relaxed);
+        st.black_gen.store(black, Relaxed);
     }
 
     /// Takes a copy of the mutator's roots for the collector to grey: the

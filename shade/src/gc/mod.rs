@@ -2,8 +2,9 @@
 //! in which order. Each mechanism has its own file:
 //!
 //! * `stw`: stopping mutators at safepoints.
-//! * `handshake`: moving mutators through mark start one at a time, at
-//!   their own safepoints (ragged handshakes).
+//! * `handshake`: moving mutators through a cycle's phases one at a time,
+//!   at their own safepoints (ragged handshakes).
+//! * `termination`: ending marking with handshakes instead of a stop.
 //! * `collector`: the cycle itself and the coordinator thread that runs it.
 //! * `roots`: the root set (registrations of `Root`s, `Local`s, root stacks).
 //! * `checkmark`: the `checkmark` debug mode's verification.
@@ -23,5 +24,6 @@ pub(crate) mod roots;
 pub(crate) mod stats;
 pub(crate) mod stw;
 pub(crate) mod sweep;
+pub(crate) mod termination;
 pub(crate) mod weak;
 pub(crate) mod work;

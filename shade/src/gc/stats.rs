@@ -13,8 +13,12 @@ pub(crate) struct CyclePauses {
     pub(crate) start: Duration,
     /// Termination attempts that found work and resumed concurrent marking.
     pub(crate) retries: Vec<Duration>,
-    /// The final mark termination.
+    /// The final mark termination: its stop, or (ragged) the longest any
+    /// mutator spent on its own handshake work in termination's rounds.
     pub(crate) termination: Duration,
+    /// Whether the cycle had a termination apart from mark start (all but
+    /// `gcstoptheworld` cycles).
+    pub(crate) has_termination: bool,
     /// Longest wait, within this cycle's stops, for running mutators to
     /// reach a safepoint. Only the part after the first mutator blocked is
     /// in the pauses above (gc/stw.rs).
@@ -25,7 +29,7 @@ impl CyclePauses {
     pub(crate) fn all(&self) -> impl Iterator<Item = Duration> + '_ {
         std::iter::once(self.start)
             .chain(self.retries.iter().copied())
-            .chain((!self.termination.is_zero()).then_some(self.termination))
+            .chain(self.has_termination.then_some(self.termination))
     }
 }
 

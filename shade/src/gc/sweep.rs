@@ -217,7 +217,9 @@ pub(crate) fn queue(rt: &Runtime) {
     debug_assert!(!rt.weak_clearing.is_open(), "spans queued for sweeping inside the weak clearing window");
     // Queueing changes `sweep_gen`, which a weak read in the window tests.
     super::weak::publish_after_close();
-    let gen = rt.mheap.sweep_gen.load(Relaxed);
+    // Not the heap's generation: until every mutator has left the cycle
+    // that ended, its spans may still be in their caches (gc/termination.rs).
+    let gen = rt.mheap.sweepable_gen.load(SeqCst);
     let mut by_class: Vec<Vec<_>> = vec![Vec::new(); rt.mheap.central.len()];
     // Copy the set rather than hold its lock while queueing: mutators
     // allocating fresh spans meanwhile need the lock.
@@ -246,6 +248,12 @@ pub(crate) fn queue(rt: &Runtime) {
 /// window to close (milliseconds at most: the coordinator clears without
 /// waiting on any mutator).
 pub(crate) fn sweep_all_lazily(rt: &Runtime) -> usize {
+    // A mutator has not left the cycle that ended yet: nothing can be
+    // swept until it does, and waiting would make this mutator wait for
+    // that one (gc/termination.rs). The allocation fails instead.
+    if rt.mheap.sweepable_gen.load(SeqCst) != rt.mheap.sweep_gen.load(SeqCst) {
+        return 0;
+    }
     // Nothing may be freed before the last termination's weak references
     // are cleared (gc/weak.rs).
     rt.weak_clearing.wait_closed();
@@ -368,6 +376,7 @@ mod tests {
             rt.pacer.uncharge(bytes, objects);
         });
         rt.mheap.sweep_gen.fetch_add(1, Relaxed);
+        rt.mheap.sweepable_gen.fetch_add(1, Relaxed);
         for c in rt.mheap.central.iter() {
             c.clear_partial();
         }

@@ -130,19 +130,20 @@ pub(crate) struct WeakTable {
 
 /// One round of an ephemeron table: marks, through `mark`, the value of
 /// every entry whose key is marked and returns how many it marked. Keeps
-/// `pending`, the indices of the entries whose key is not (yet) marked:
-/// on the first round (`pending` is `None`) it scans every entry and fills
-/// it; later rounds scan only the pending entries, so a table of live keys
-/// costs one pass, not one per round.
+/// `pending`, the table's buffer address and the indices of the entries
+/// whose key is not (yet) marked: on the first round (`pending` is `None`),
+/// or if the buffer was replaced since, it scans every entry and fills it;
+/// later rounds scan only the pending entries, so a table of live keys
+/// costs one pass, not one per round. Holds the table's lock.
 ///
 /// # Safety
-/// World stopped; `table` is marked, of the type that registered this
-/// function.
+/// Marking in progress, mark workers idle; `table` is marked, of the type
+/// that registered this function.
 pub(crate) type EphemeronFn = unsafe fn(
     table: usize,
     is_marked: &dyn Fn(usize) -> bool,
     mark: &mut dyn FnMut(usize),
-    pending: &mut Option<Vec<u32>>,
+    pending: &mut Option<(usize, Vec<u32>)>,
 ) -> usize;
 
 /// The weak cells, weak tables and cleanups one mutator (or, after
@@ -327,51 +328,67 @@ pub(crate) fn publish_after_close() {
 /// (its key must be marked by something else first). Rounds: at most the
 /// length of the longest chain, plus one. The entries whose keys stay
 /// unmarked are cleared in the window, like any weak table's.
-fn converge_ephemerons(rt: &Runtime, snap: &Snapshot, report: &mut WeakReport) {
-    let mut tables: Vec<(usize, EphemeronFn, Option<Vec<u32>>)> = snap
-        .lists
-        .iter()
-        .flat_map(|l| l.tables.iter())
-        .filter_map(|t| t.ephemeron.map(|f| (t.table, f, None)))
-        .collect();
-    if tables.is_empty() {
-        return;
+///
+/// Runs with the mark workers idle, with the world stopped or (ragged
+/// termination) with mutators running: each table's round holds the
+/// table's lock, and an entry a mutator inserts meanwhile pairs objects
+/// it holds, which marking reaches anyway. Returns the objects it marked:
+/// with mutators running, any means marking must resume before it can
+/// close (gc/termination.rs).
+pub(crate) fn converge_ephemerons(rt: &Runtime, report: &mut WeakReport) -> usize {
+    // (table, its round function, its pending entries: see `EphemeronFn`)
+    type Pending = Option<(usize, Vec<u32>)>;
+    let mut tables: Vec<(usize, EphemeronFn, Pending)> = Vec::new();
+    let mut add = |l: &WeakLists| {
+        tables.extend(l.tables.iter().filter_map(|t| t.ephemeron.map(|f| (t.table, f, None))));
+    };
+    // A mutator detaching meanwhile appends its lists to the orphans before
+    // it leaves the mutator list, so reading the orphans last misses none.
+    for m in rt.mutators.lock().clone().iter() {
+        add(&m.weak.lock());
     }
+    add(&rt.weak_orphans.lock());
+    if tables.is_empty() {
+        return 0;
+    }
+    let mut total = 0;
     loop {
         report.ephemeron_rounds += 1;
         let mut w = GcWork::new();
-        // SAFETY: the runtime and `w` outlive the marker; the world is
-        // stopped and the mark workers are idle, so this is the only marker.
+        // SAFETY: the runtime and `w` outlive the marker; the mark workers
+        // are idle, so the other markers are at most assists, which share
+        // the global lists safely.
         let mut m = unsafe { Marker::new(&rt.mheap, &rt.queues, &mut w) };
         let mut found = 0;
         for (table, f, pending) in tables.iter_mut() {
             if is_marked(rt, *table) {
-                // SAFETY: the table is marked (allocated), registered with
-                // its own type's function; the world is stopped.
+                // SAFETY: the table is marked (allocated until the next
+                // sweep, which cannot start during marking), registered
+                // with its own type's function.
                 found += unsafe { f(*table, &|p| is_marked(rt, p), &mut |p| m.mark(p), pending) };
             }
         }
         m.drain();
         m.dispose();
         report.ephemeron_marked += m.counters;
+        total += m.counters.objects_marked;
         if found == 0 {
             break;
         }
     }
+    total
 }
 
-/// Mark termination, world stopped, marking complete: takes every
-/// registered list, converges the ephemeron tables and opens the clearing
-/// window. The caller bumps the sweep generation before restarting.
-pub(crate) fn terminate(rt: &Runtime) -> (Snapshot, WeakReport) {
-    let mut report = WeakReport::default();
+/// After marking is complete (and, with ragged termination, closed) and
+/// the ephemerons have converged: takes every registered list and opens
+/// the clearing window. The caller has bumped the sweep generation before
+/// (a reader in the window tests spans against it).
+pub(crate) fn take_lists(rt: &Runtime) -> Snapshot {
     let mut lists: Vec<WeakLists> = rt.mutators.lock().iter().map(|m| std::mem::take(&mut *m.weak.lock())).collect();
     lists.push(std::mem::take(&mut *rt.weak_orphans.lock()));
-    let snap = Snapshot { lists };
-    converge_ephemerons(rt, &snap, &mut report);
-    // Published to the mutators by the restart.
-    rt.weak_clearing.open.store(true, Relaxed);
-    (snap, report)
+    // Release: a mutator that sees the window open sees the new generation.
+    rt.weak_clearing.open.store(true, Release);
+    Snapshot { lists }
 }
 
 /// The clearing window, mutators running, before any span is queued for

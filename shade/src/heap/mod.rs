@@ -67,6 +67,10 @@ pub(crate) struct MHeap {
     pub(crate) released_total: AtomicUsize,
     /// Incremented at every mark termination (see `Span::sweep_gen`).
     pub(crate) sweep_gen: AtomicU64,
+    /// Spans older than this may be queued for sweeping: `sweep_gen` once
+    /// every mutator has left the cycle that ended (gc/termination.rs:
+    /// until then some may still allocate black in the cycle's spans).
+    pub(crate) sweepable_gen: AtomicU64,
 }
 
 // SAFETY: all mutable state is behind mutexes or atomics; the raw span
@@ -107,6 +111,7 @@ impl MHeap {
             in_use: Mutex::new(Vec::new()),
             released_total: AtomicUsize::new(0),
             sweep_gen: AtomicU64::new(0),
+            sweepable_gen: AtomicU64::new(0),
         })
     }
 

@@ -61,8 +61,11 @@ impl<T> WeakCell<T> {
         }
         // The target may not be reachable from the snapshot this cycle's
         // marking works from: shade it, or it could be freed while the
-        // mutator stores it somewhere strong (gc/weak.rs).
-        crate::barrier::shade(mu, p);
+        // mutator stores it somewhere strong (gc/weak.rs). Too late if
+        // marking has closed without it: then it is dead.
+        if !crate::barrier::shade_weak(mu, p) {
+            return None;
+        }
         // SAFETY: `read_target` returns only a target that is alive until
         // the next mark termination, which cannot happen during 'm
         // (gc/weak.rs), and it was made from a `Gc<T>`, so it is a `T`.

@@ -13,12 +13,12 @@
 //! address (objects never move). The marker never reads the entries, so
 //! neither keys nor values are traced through the map.
 //!
-//! The collector side (gc/weak.rs, `converge_ephemerons`): at mark
-//! termination, with the world stopped and marking otherwise complete,
-//! every live map marks the values whose key is marked, the marker drains
-//! what they reach, and this repeats until a round marks nothing new. In
-//! the clearing window after the restart, the coordinator takes the map's
-//! lock and turns the entries whose key died into tombstones.
+//! The collector side (gc/weak.rs, `converge_ephemerons`): when marking
+//! has otherwise run dry, before termination closes it, every live map
+//! marks (under its lock) the values whose key is marked, the marker
+//! drains what they reach, and this repeats until a round marks nothing
+//! new. In the clearing window after termination, the coordinator takes
+//! the map's lock and turns the entries whose key died into tombstones.
 //!
 //! Why reads are safe: a lookup compares keys by address with a key the
 //! caller holds, which is alive, so the entry it finds was not judged dead
@@ -159,13 +159,17 @@ impl<K: 'static, V: Sync + 'static> WeakMap<K, V> {
         Err(free)
     }
 
-    /// Hands out an entry's value: shaded if marking runs.
-    fn value_out<'m>(mu: &'m Mutator, p: usize) -> Gc<'m, V> {
-        crate::barrier::shade(mu, p);
+    /// Hands out an entry's value: shaded if marking runs. `None` only if
+    /// marking closed without marking it (its key died: the entry is
+    /// about to be cleared).
+    fn value_out<'m>(mu: &'m Mutator, p: usize) -> Option<Gc<'m, V>> {
+        if !crate::barrier::shade_weak(mu, p) {
+            return None;
+        }
         // SAFETY: a non-tombstone entry's value is allocated until the next
         // termination (module comment), which cannot happen while `mu` is
         // borrowed; shading keeps it past this cycle's.
-        unsafe { Gc::from_raw(p) }
+        Some(unsafe { Gc::from_raw(p) })
     }
 
     fn check(mu: &Mutator, p: usize) {
@@ -179,7 +183,7 @@ impl<K: 'static, V: Sync + 'static> WeakMap<K, V> {
         let _g = self.lock.lock();
         let buf = Gc::into_ref(self.buf.get(mu)?);
         let i = Self::find(buf, key.addr()).ok()?;
-        Some(Self::value_out(mu, buf[i].val.load(Relaxed)))
+        Self::value_out(mu, buf[i].val.load(Relaxed))
     }
 
     /// Whether `key` has an entry.
@@ -205,7 +209,7 @@ impl<K: 'static, V: Sync + 'static> WeakMap<K, V> {
                         match Self::find(buf, k) {
                             Ok(i) => {
                                 let old = buf[i].val.swap(v, Relaxed);
-                                return Some(Self::value_out(mu, old));
+                                return Self::value_out(mu, old);
                             }
                             Err(Some(i)) if (self.len() + self.tombstones.load(Relaxed) + 1) * 4 <= buf.len() * 3 => {
                                 if buf[i].key.load(Relaxed) == TOMBSTONE {
@@ -269,16 +273,17 @@ impl<K: 'static, V: Sync + 'static> WeakMap<K, V> {
         let v = buf[i].val.swap(EMPTY, Relaxed);
         self.len.fetch_sub(1, Relaxed);
         self.tombstones.fetch_add(1, Relaxed);
-        Some(Self::value_out(mu, v))
+        Self::value_out(mu, v)
     }
 }
 
 impl<K: 'static, V: 'static> WeakMap<K, V> {
-    /// The buffer, read by the collector with the world stopped (the map is
-    /// marked, so its buffer is allocated).
+    /// The buffer, read by the collector under the map's lock (the map is
+    /// marked, so its buffer is allocated: the buffer slot is traced, and a
+    /// buffer installed since was allocated black).
     ///
     /// # Safety
-    /// World stopped; `self` is marked.
+    /// The caller holds the lock; `self` is marked, marking in progress.
     unsafe fn buffer(&self) -> Option<&Array<MapEntry>> {
         let p = self.buf.raw();
         // SAFETY: per the contract, a marked map's buffer is allocated and
@@ -292,20 +297,27 @@ impl<K: 'static, V: 'static> WeakMap<K, V> {
 /// `pending`.
 ///
 /// # Safety
-/// World stopped; `table` is an allocated, marked `WeakMap<K, V>`.
+/// Marking in progress; `table` is an allocated, marked `WeakMap<K, V>`.
 unsafe fn mark_live_values<K: 'static, V: 'static>(
     table: usize,
     is_marked: &dyn Fn(usize) -> bool,
     mark: &mut dyn FnMut(usize),
-    pending: &mut Option<Vec<u32>>,
+    pending: &mut Option<(usize, Vec<u32>)>,
 ) -> usize {
     // SAFETY: per the contract.
     let map = unsafe { &*(table as *const WeakMap<K, V>) };
-    // SAFETY: per the contract.
+    // Mutators may use the map meanwhile (ragged termination).
+    let _g = map.lock.lock();
+    // SAFETY: per the contract; under the lock the buffer stays put.
     let Some(buf) = (unsafe { map.buffer() }) else {
-        *pending = Some(Vec::new());
+        *pending = Some((0, Vec::new()));
         return 0;
     };
+    let addr = buf as *const Array<MapEntry> as usize;
+    if pending.as_ref().is_some_and(|(a, _)| *a != addr) {
+        // Rebuilt since the last round: the indices are stale.
+        *pending = None;
+    }
     let mut n = 0;
     let mut visit = |e: &MapEntry| -> bool {
         let k = e.key.load(Relaxed);
@@ -330,9 +342,9 @@ unsafe fn mark_live_values<K: 'static, V: 'static>(
                     p.push(i as u32);
                 }
             }
-            *pending = Some(p);
+            *pending = Some((addr, p));
         }
-        Some(p) => p.retain(|&i| visit(&buf[i as usize])),
+        Some((_, p)) => p.retain(|&i| visit(&buf[i as usize])),
     }
     n
 }

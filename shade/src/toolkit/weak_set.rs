@@ -204,7 +204,10 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
         let buf = Gc::into_ref(self.buf.get(mu)?);
         let i = self.find(mu, buf, key, hash).ok()?;
         let p = buf[i].ptr.load(Relaxed);
-        crate::barrier::shade(mu, p);
+        // Shaded if marking runs; dead if marking closed without it.
+        if !crate::barrier::shade_weak(mu, p) {
+            return None;
+        }
         // SAFETY: a live `T` (see `find`), shaded if marking runs.
         Some(unsafe { Gc::from_raw(p) })
     }
@@ -248,9 +251,14 @@ impl<T: Trace + Sync + 'static> WeakSet<T> {
                         match self.find(mu, buf, key, hash) {
                             Ok(i) => {
                                 let p = buf[i].ptr.load(Relaxed);
-                                crate::barrier::shade(mu, p);
-                                // SAFETY: as in `get`.
-                                return unsafe { Gc::from_raw(p) };
+                                if crate::barrier::shade_weak(mu, p) {
+                                    // SAFETY: as in `get`.
+                                    return unsafe { Gc::from_raw(p) };
+                                }
+                                // Dead (marking closed without it): the
+                                // new object takes its entry.
+                                buf[i].ptr.store(obj.addr(), Release);
+                                return obj;
                             }
                             Err(Some(i)) if (self.len() + self.tombstones.load(Relaxed) + 1) * 4 <= buf.len() * 3 => {
                                 if buf[i].ptr.load(Relaxed) == TOMBSTONE {
