@@ -10,8 +10,10 @@
 //! the sizes: a 200,000-message ring, 2,000,000 pushes, B's trees
 //! of depth 20 (both scaled by `--scale`, B's depth shifted by log2 of it).
 //!
-//! Peers: `shade` (A with B running) and `shade-alone` (A with no B: the
-//! same ring, roots and pushes). Measured on A: every push's time, and the
+//! Peers: `shade` (A with B running), `shade-stop` (the same with
+//! `termination=stop`: mark termination stops the world, the design before
+//! ragged termination, for a before/after in one run) and `shade-alone` (A
+//! with no B: the same ring, roots and pushes). Measured on A: every push's time, and the
 //! time A spends *held by the collector*: inside its safepoint call
 //! (stopped for a stop of the world, or doing its own part of a handshake).
 //! The report gives A's loop time (the primary figure: the ratio of the two
@@ -20,7 +22,7 @@
 
 use super::latency::{put_message, ring_checksum, MSG};
 use super::{Bench, GcSummary, Outcome, Params, Peer, PeerKind, Unit, WorkloadId};
-use shade::{Array, Config, Gc, Heap, Local, Mutator, Slot, Trace};
+use shade::{Array, Config, Gc, Heap, Local, Mutator, Slot, Termination, Trace};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,6 +81,11 @@ pub fn benches() -> Vec<Bench> {
                 kind: PeerKind::InProcess(|p| run(Sizes::of(p), true)),
             },
             Peer {
+                name: "shade-stop",
+                about: "A with B, termination=stop (mark termination stops the world)",
+                kind: PeerKind::InProcess(|p| run_with(Sizes::of(p), true, Termination::Stop)),
+            },
+            Peer {
                 name: "shade-alone",
                 about: "A alone (no B)",
                 kind: PeerKind::InProcess(|p| run(Sizes::of(p), false)),
@@ -105,7 +112,13 @@ fn build<'m>(mu: &'m Mutator, d: u32) -> Gc<'m, Node> {
 
 /// Runs A (and B if `late`) with explicit sizes.
 pub fn run(s: Sizes, late: bool) -> Outcome {
-    let heap = Heap::new(Config::default()).unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
+    run_with(s, late, Termination::default())
+}
+
+/// `run` with the given way of ending marking.
+pub fn run_with(s: Sizes, late: bool, termination: Termination) -> Outcome {
+    let heap = Heap::new(Config { termination, ..Config::default() })
+        .unwrap_or_else(|e| panic!("cannot create the Shade heap: {e}"));
     let done = Arc::new(AtomicBool::new(false));
     let trees = Arc::new(AtomicU64::new(0));
     let b = late.then(|| {

@@ -138,7 +138,10 @@ impl Mutator {
             }
             None => self.runtime().alloc_large(&self.st, size, noscan, ty)?,
         };
-        if span.sweep_gen.load(Relaxed) == self.st.black_gen.load(Relaxed) {
+        // One load when not marking, as with a plain flag; the span's
+        // generation is read only while this mutator allocates black.
+        let black_gen = self.st.black_gen.load(Relaxed);
+        if black_gen != crate::runtime::NOT_BLACK && span.sweep_gen.load(Relaxed) == black_gen {
             // Allocate black: an object born after this mutator's roots were
             // greyed survives this cycle and is never scanned by it
             // (DESIGN.md §6). Only in the cycle's own spans: one made after

@@ -9,16 +9,19 @@
 //!   `3%`: share of the process's CPU time spent in the collector so far.
 //! * `a+b+c ms clock`: the mark-start hold (the longest any one mutator
 //!   spent on its own part of mark start's handshakes), the concurrent mark
-//!   phase (wall time, mutators running), and the mark-termination pause.
-//!   In `gcstoptheworld` mode the line says `STW` and `a` is the whole
-//!   pause.
+//!   phase (wall time, mutators running, until marking closed), and the
+//!   termination hold (with `termination=ragged`, the longest any one
+//!   mutator spent on its own part of termination's flush and flip rounds;
+//!   with `termination=stop`, the stop's pause). In `gcstoptheworld` mode
+//!   the line says `STW` and `a` is the whole pause.
 //! * `to safepoint`: the longest wait in this cycle's stops for running
 //!   mutators to reach a safepoint (`HeapStats::stop_wait_max`). It is not
 //!   itself a pause: a mutator still running is not paused; a stop's pause
 //!   counts from the first mutator that blocked on it, so only the part of
 //!   this wait after that moment is in `a` or `c`.
-//! * `handshakes`: how long mark start's ragged handshake rounds waited for
-//!   late mutators (`HeapStats::handshake_wait_max`), how many mutators
+//! * `handshakes`: how long the cycle's ragged handshake rounds (mark
+//!   start's, and termination's flush and flip rounds) waited for late
+//!   mutators (`HeapStats::handshake_wait_max`), how many mutators
 //!   the round that waited for the most had to wait for, and which mutator
 //!   (`Mutator::id`) the longer round waited for last. No mutator waits
 //!   meanwhile: this delays the cycle, not the program.
@@ -26,12 +29,14 @@
 //! * `x->y MB`: heap when the cycle started, heap marked live (including
 //!   objects allocated black during marking). `goal`: the next cycle's goal.
 //! * `retries`: termination attempts that found work and resumed marking
-//!   (each one a short pause of its own).
+//!   (ragged: flush rounds beyond the first, no pause; stop: each one a
+//!   short pause of its own, their total in parentheses).
 //! * `sweep`: wall time of the background sweep after the cycle.
 //! * `weak` (only when weak references or cleanups exist): live weak cells,
 //!   how many were cleared, cleanups queued, the time termination spent on
-//!   them inside the pause (`pause`: converging ephemerons, taking the
-//!   lists) and the clearing window after the restart (`window`: clearing,
+//!   them (`pause`: with `termination=stop`, converging ephemerons and
+//!   taking the lists inside the stop; ragged, taking the lists, with
+//!   mutators running) and the clearing window after the restart (`window`: clearing,
 //!   with mutators running; no span is swept before it ends).
 
 use super::collector::CycleReport;

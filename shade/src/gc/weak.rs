@@ -12,15 +12,16 @@
 //!
 //! Weak processing runs in two parts.
 //!
-//! **At mark termination** (world stopped, marking complete, after
-//! `checkmark`), `terminate` converges the ephemeron tables (marking: it
-//! must happen before anything is judged dead), takes every registered list
-//! (moving vectors, not walking them) and opens the *clearing window*:
-//! `WeakClearing::open`. That is all the pause pays for, whatever the
-//! number of weak references.
+//! **At mark termination**, `converge_ephemerons` marks the values of
+//! marked keys (it marks, so it runs before marking closes: with ragged
+//! termination, with mutators running, each table under its lock; with
+//! `termination=stop`, in the stop), then, marking complete, `take_lists`
+//! takes every registered list (moving vectors, not walking them) and opens
+//! the *clearing window*: `WeakClearing::open`.
 //!
-//! **After the restart**, the coordinator runs `clear` before it queues a
-//! single span for sweeping, with mutators running:
+//! **Once every mutator has left the cycle** (ragged) or after the restart
+//! (stop), the coordinator runs `clear` before it queues a single span for
+//! sweeping, with mutators running:
 //!
 //! * a cell that is not marked is dead itself: it leaves the list (the
 //!   sweep frees it);
@@ -45,12 +46,16 @@
 //!
 //! **Why a weak read is safe.** Three cases.
 //!
-//! 1. *Marking runs*: `upgrade` turns a weak reference into a strong pointer
-//!    the marker may never have seen (the target need not have been
-//!    reachable at the snapshot). So it *shades* the target: it appends it
-//!    to the mutator's barrier buffer, flushed before termination decides
-//!    anything, so the target is marked this cycle, exactly like an object
-//!    whose last pointer the barrier recorded.
+//! 1. *Marking runs* (the reader's barrier is on): `upgrade` turns a weak
+//!    reference into a strong pointer the marker may never have seen (the
+//!    target need not have been reachable at the snapshot). So it *shades*
+//!    the target (`barrier::shade_weak`): an unmarked target is marked at
+//!    once by a one-entry flush, which bumps the termination word first
+//!    (gc/termination.rs), so the target is marked this cycle. If marking
+//!    has already closed (the reader has not left the cycle yet), the flush
+//!    marks nothing and the target is dead unless its span was made since
+//!    the close — the clearing's own predicate, final for the cycle's
+//!    spans — and `upgrade` returns `None`.
 //! 2. *The window is closed* (and marking off): every cell of the last
 //!    termination's lists with a dead target was cleared before the close,
 //!    and the reader's acquire load of the flag, before its load of the
