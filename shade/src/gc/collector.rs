@@ -437,6 +437,11 @@ impl Runtime {
         }
         totals += weak.ephemeron_marked;
         self.marking.store(false, SeqCst);
+        // What the heap held when marking closed: allocation since mark
+        // start up to here was black (below). Read before the flip round:
+        // a late mutator must not make the next goal grow with what the
+        // others allocate while the round waits for it.
+        let alloc_at_close = self.pacer.heap_alloc.load(Relaxed);
         // Every span allocated so far holds this cycle's marks. A span made
         // from now on carries the new generation: it is not swept this
         // cycle, and it is allocated white (`MutatorState::black_gen`). The
@@ -480,10 +485,12 @@ impl Runtime {
         }
         totals += std::mem::take(&mut *self.detached_marked.lock());
         // Objects allocated while marking were allocated black: everything
-        // charged since mark start is live too (with ragged termination,
-        // also what mutators allocated white until they left the cycle: a
-        // slight overestimate while one is late).
-        let black = self.pacer.heap_alloc.load(Relaxed).saturating_sub(self.pacer.heap_at_mark_start.load(Relaxed));
+        // charged from mark start until marking closed is live too (with
+        // ragged termination the caches' unused slots were still charged
+        // then: a slight overestimate). With a stop, nothing was allocated
+        // between the close and now, and the caches were given back.
+        let at_end = if ragged { alloc_at_close } else { self.pacer.heap_alloc.load(Relaxed) };
+        let black = at_end.saturating_sub(self.pacer.heap_at_mark_start.load(Relaxed));
         let heap_marked = totals.bytes_marked + black;
         let goal = self.pacer.end_cycle(heap_marked);
         // Every mutator has left the cycle: its spans may be swept.
