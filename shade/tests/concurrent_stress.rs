@@ -12,7 +12,7 @@
 //! Short by default (CI). For a long run:
 //! `SHADE_STRESS_SECS=300 cargo test --release -p shade-gc --test concurrent_stress -- --ignored --nocapture`
 
-use shade::{Array, Config, Gc, Heap, Local, Mutator, Root, Slot, Trace};
+use shade::{Array, Config, Gc, Heap, Local, Mutator, Root, Slot, Termination, Trace};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,7 +205,12 @@ fn mutator_thread(
 }
 
 fn run(threads: usize, duration: Duration, seed: u64) {
+    run_with(threads, duration, seed, Termination::default())
+}
+
+fn run_with(threads: usize, duration: Duration, seed: u64, termination: Termination) {
     let heap = Heap::new(Config {
+        termination,
         smallbuf: true,
         checkmark: true,
         clobber_free: true,
@@ -294,6 +299,12 @@ fn two_mutators_with_forced_cycles() {
 #[test]
 fn four_mutators_with_forced_cycles() {
     run(4, secs(), 1000);
+}
+
+/// The stop-the-world termination kept for comparison (`termination=stop`).
+#[test]
+fn three_mutators_with_stop_termination() {
+    run_with(3, secs(), 77, Termination::Stop);
 }
 
 #[test]
