@@ -308,9 +308,10 @@ impl Runtime {
     /// were dropped while a stop was in progress.
     pub(crate) fn process_pending_detaches(&self) {
         for st in std::mem::take(&mut *self.pending_detach.lock()) {
+            // Grey work found here is drained at this stop, so whether
+            // there was any does not matter.
             // SAFETY: the mutator is parked and the world is stopped: the
             // collector has exclusive use of its state.
-            // Grey work found here is drained at this stop.
             let _ = unsafe { self.release_mutator(&st) };
         }
     }

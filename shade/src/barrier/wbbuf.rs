@@ -278,6 +278,43 @@ mod tests {
         st.wb_mode.store(crate::barrier::WB_OFF, Relaxed);
     }
 
+    /// After marking closed (gc/termination.rs) a flush marks nothing: a
+    /// weak read's unmarked target of the cycle is reported dead, one in a
+    /// span made since is alive, a marked one is alive; before the close
+    /// the same read marks its target.
+    #[test]
+    fn after_the_close_a_weak_read_marks_nothing_and_reports_unmarked_targets_dead() {
+        let heap = heap(BarrierRecord::Old);
+        let mu = heap.mutator();
+        let rt = mu.runtime();
+        let old = mu.alloc(Obj { next: Slot::null() });
+        let kept = mu.alloc(Obj { next: Slot::null() });
+        let marked = |g: crate::Gc<'_, Obj>| {
+            let s = rt.mheap.span_of(g.addr()).unwrap();
+            s.mark.get(s.index_of(g.addr()))
+        };
+        with_marking(&mu, || {
+            rt.marking_gen.store(rt.mheap.sweep_gen.load(Relaxed), Relaxed);
+            assert!(crate::barrier::shade_weak(&mu, kept.addr()), "marking open: the target is shaded");
+            assert!(marked(kept));
+            let seen = rt.term.read();
+            assert!(rt.term.close(seen));
+            assert!(!crate::barrier::shade_weak(&mu, old.addr()), "closed: an unmarked target of the cycle is dead");
+            assert!(!marked(old), "and a flush after the close marks nothing");
+            assert!(crate::barrier::shade_weak(&mu, kept.addr()), "a marked target stays alive");
+            // A span made after the close carries a newer generation.
+            rt.mheap.sweep_gen.fetch_add(1, Relaxed);
+            let young = mu.alloc(5u32);
+            assert_ne!(rt.mheap.span_of(young.addr()).unwrap().sweep_gen.load(Relaxed), rt.marking_gen.load(Relaxed));
+            let p = young.addr();
+            assert!(crate::barrier::shade_weak(&mu, p), "an object allocated since the close is alive unmarked");
+        });
+        // Undo the hand-made close so the heap's own cycles run normally.
+        rt.term.open();
+        // SAFETY: the test's own mutator, running: exclusive use.
+        unsafe { (*mu.state().gcw.get()).dispose(&rt.queues) };
+    }
+
     #[test]
     fn fast_path_records_old_value_only_or_both() {
         for (record, per_store) in [(BarrierRecord::Old, 1), (BarrierRecord::OldAndNew, 2)] {
