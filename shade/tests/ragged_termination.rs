@@ -126,7 +126,7 @@ fn the_heap_stays_consistent_when_mutators_leave_a_cycle_apart() {
                     assert!(weak.upgrade(&mu).is_some(), "the kept tree is strongly held");
                     i += 1;
                     // Mutator 1 polls rarely, so it leaves cycles late.
-                    if k_id % 2 == 0 || i % 64 == 0 {
+                    if k_id.is_multiple_of(2) || i.is_multiple_of(64) {
                         mu.safepoint();
                     }
                 }
