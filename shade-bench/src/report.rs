@@ -383,7 +383,9 @@ fn targets(results: &Results<'_>, busy: bool) -> Vec<Target> {
     v.push(Target {
         workload: "W12",
         what: "late-mutator: A's max push with B ≤ Go's in the same shape".into(),
-        judged: None,
+        judged: late("max push (µs)")
+            .zip(metric("late-mutator", "go", "max push (µs)"))
+            .map(|(s, g)| (format!("{s:.0} vs {g:.0} µs"), s <= g)),
     });
     v.push(Target {
         workload: "W12",

@@ -17,6 +17,7 @@
 //	stores-quiet, stores-active, stores-forced
 //	              nodes=1000000 stores=20000000 batch=1000 short_lived=1000 seed=42
 //	latency       ring=200000 pushes=2000000 size=1024
+//	late-mutator  ring=200000 pushes=2000000 size=1024 depth=20 extra=10000
 //	write-barrier depth=22 passes=4
 //
 // Each workload follows its Rust definition in shade-bench/src/workloads/
@@ -110,6 +111,8 @@ func main() {
 		work = func(o opts) outcome { return stores(o, "forced") }
 	case "latency":
 		work = latency
+	case "late-mutator":
+		work = lateMutator
 	case "write-barrier":
 		work = writeBarrier
 	default:
@@ -540,6 +543,82 @@ func latency(o opts) outcome {
 	}
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	return outcome{ops: pushes, checksum: sum, timed: timed, metrics: latencyMetrics(lat)}
+}
+
+// lateMutator as shade-bench defines it (workloads/late.rs): goroutine A
+// holds `extra` small objects (the Rust peer's `Local` roots, values
+// 0..extra) and runs the latency ring; goroutine B, meanwhile, builds a
+// binary tree of depth `depth` and drops it, again, until A is done. Go
+// preempts B asynchronously, so B is never late to a safepoint; what A
+// sees is Go's collector and three runnable threads on this machine's
+// CPUs. Metrics as the Rust peer's that Go has: p99.9 and max push time
+// (µs), B's trees, cycles.
+func lateMutator(o opts) outcome {
+	ringLen := o.get("ring", 200000)
+	pushes := o.get("pushes", 2000000)
+	size := o.get("size", 1024)
+	depth := uint32(o.get("depth", 20))
+	extraN := o.get("extra", 10000)
+	var done atomic.Bool
+	var trees atomic.Uint64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			t := bottomUp(depth)
+			runtime.KeepAlive(t)
+			trees.Add(1)
+			if done.Load() {
+				return
+			}
+		}
+	}()
+	extra := make([]*uint64, extraN)
+	for i := range extra {
+		v := uint64(i)
+		extra[i] = &v
+	}
+	ring := make([][]byte, ringLen)
+	for n := uint64(0); n < ringLen; n++ {
+		ring[n] = message(n, size)
+	}
+	lat := make([]uint32, pushes)
+	gc0 := numGC()
+	start := time.Now()
+	for k := uint64(0); k < pushes; k++ {
+		n := ringLen + k
+		t0 := time.Now()
+		ring[n%ringLen] = message(n, size)
+		d := time.Since(t0)
+		if d > math.MaxUint32 {
+			d = math.MaxUint32
+		}
+		lat[k] = uint32(d)
+	}
+	timed := time.Since(start)
+	done.Store(true)
+	wg.Wait()
+	cycles := numGC() - gc0
+	var sum uint64
+	for i, m := range ring {
+		var first, last uint64
+		if len(m) > 0 {
+			first, last = uint64(m[0]), uint64(m[len(m)-1])
+		}
+		entry := uint64(i)<<16 | first<<8 | last
+		sum += (entry * 0x9E3779B97F4A7C15) ^ uint64(len(m))
+	}
+	for _, p := range extra {
+		sum += *p
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	m := latencyMetrics(lat)
+	return outcome{ops: pushes, checksum: sum, timed: timed, metrics: []string{
+		m[2], m[3],
+		fmt.Sprintf("B trees built=%d", trees.Load()),
+		fmt.Sprintf("cycles=%d", cycles),
+	}}
 }
 
 // message allocates a message of `size` bytes filled with byte(n) (the fill

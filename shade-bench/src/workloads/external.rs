@@ -30,7 +30,7 @@
 //! line from the same `Sizes`, same result lines, checksum and metrics), so
 //! checksums are comparable with the Rust peers'.
 
-use super::{gcbench, latency, stores, write_barrier, Bench, Params, Peer, PeerKind};
+use super::{gcbench, late, latency, stores, write_barrier, Bench, Params, Peer, PeerKind};
 use crate::measure::{self, Sample};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,9 +38,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// The benchmarks the external programs implement.
+/// The benchmarks every external program implements.
 pub const BENCHES: [&str; 7] =
     ["binary-trees", "gcbench", "stores-quiet", "stores-active", "stores-forced", "latency", "write-barrier"];
+
+/// The benchmarks only the Go program implements (late-mutator: the issue
+/// compares with Go in the same shape).
+pub const GO_BENCHES: [&str; 1] = ["late-mutator"];
 
 /// An external runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,8 +128,17 @@ pub struct External {
 /// implement (looked up by id; adding twice adds nothing).
 pub fn attach(benches: &mut [Bench]) {
     for b in benches.iter_mut() {
-        let Some(&id) = BENCHES.iter().find(|&&id| id == b.id) else { continue };
+        let (id, go_only) = match BENCHES.iter().find(|&&id| id == b.id) {
+            Some(&id) => (id, false),
+            None => match GO_BENCHES.iter().find(|&&id| id == b.id) {
+                Some(&id) => (id, true),
+                None => continue,
+            },
+        };
         for rt in Runtime::ALL {
+            if go_only && rt != Runtime::Go {
+                continue;
+            }
             if b.peer(rt.name()).is_none() {
                 b.peers.push(Peer {
                     name: rt.name(),
@@ -170,6 +183,16 @@ pub fn args(bench: &str, p: &Params) -> Vec<String> {
         "write-barrier" => {
             let s = write_barrier::Sizes::of(p);
             vec![kv("depth", &s.depth), kv("passes", &s.passes)]
+        }
+        "late-mutator" => {
+            let s = late::Sizes::of(p);
+            vec![
+                kv("ring", &s.ring),
+                kv("pushes", &s.pushes),
+                kv("size", &latency::MSG),
+                kv("depth", &s.depth),
+                kv("extra", &late::EXTRA_ROOTS),
+            ]
         }
         _ => Vec::new(),
     }
@@ -481,6 +504,8 @@ mod tests {
                 }
             }
         }
+        let late = all.iter().find(|b| b.id == "late-mutator").expect("late-mutator");
+        assert!(late.peer("go").is_some() && late.peer("java-g1").is_none(), "late-mutator: Go only");
         let bt = all.iter().find(|b| b.id == "binary-trees").expect("binary-trees");
         assert!(matches!(
             bt.peer("go").map(|p| p.kind),
@@ -516,7 +541,7 @@ mod tests {
     #[test]
     fn external_peers_agree_with_the_rust_peers() {
         let p = Params { depth: 8, alloc_count: 1000, scale: 1.0 / 512.0, gcbench_scale: 1.0 / 512.0 };
-        for b in crate::workloads::all().iter().filter(|b| BENCHES.contains(&b.id)) {
+        for b in crate::workloads::all().iter().filter(|b| BENCHES.contains(&b.id) || GO_BENCHES.contains(&b.id)) {
             let want = b
                 .peers
                 .iter()

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `Local` roots A holds besides its ring.
-const EXTRA_ROOTS: usize = 10_000;
+pub const EXTRA_ROOTS: usize = 10_000;
 
 /// The sizes of a run.
 #[derive(Clone, Copy, Debug)]
