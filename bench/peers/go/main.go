@@ -512,6 +512,14 @@ func stores(o opts, variant string) outcome {
 // time (µs, rank ceil(q·n)), pushes over 1 ms, and the collector's longest
 // pause.
 func latency(o opts) outcome {
+	ring, lat, timed := runRing(o)
+	return outcome{ops: uint64(len(lat)), checksum: ringChecksum(ring), timed: timed, metrics: latencyMetrics(lat)}
+}
+
+// runRing fills a ring of `ring` messages of `size` bytes (untimed), then
+// times `pushes` pushes one by one; returns the ring and the sorted push
+// times (ns).
+func runRing(o opts) ([][]byte, []uint32, time.Duration) {
 	ringLen := o.get("ring", 200000)
 	pushes := o.get("pushes", 2000000)
 	size := o.get("size", 1024)
@@ -532,6 +540,12 @@ func latency(o opts) outcome {
 		lat[k] = uint32(d)
 	}
 	timed := time.Since(start)
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	return ring, lat, timed
+}
+
+// ringChecksum is the Rust peers' fold over a ring's entries.
+func ringChecksum(ring [][]byte) uint64 {
 	var sum uint64
 	for i, m := range ring {
 		var first, last uint64
@@ -541,8 +555,7 @@ func latency(o opts) outcome {
 		entry := uint64(i)<<16 | first<<8 | last
 		sum += (entry * 0x9E3779B97F4A7C15) ^ uint64(len(m))
 	}
-	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-	return outcome{ops: pushes, checksum: sum, timed: timed, metrics: latencyMetrics(lat)}
+	return sum
 }
 
 // lateMutator as shade-bench defines it (workloads/late.rs): goroutine A
@@ -554,9 +567,6 @@ func latency(o opts) outcome {
 // CPUs. Metrics as the Rust peer's that Go has: p99.9 and max push time
 // (µs), B's trees, cycles.
 func lateMutator(o opts) outcome {
-	ringLen := o.get("ring", 200000)
-	pushes := o.get("pushes", 2000000)
-	size := o.get("size", 1024)
 	depth := uint32(o.get("depth", 20))
 	extraN := o.get("extra", 10000)
 	var done atomic.Bool
@@ -579,42 +589,17 @@ func lateMutator(o opts) outcome {
 		v := uint64(i)
 		extra[i] = &v
 	}
-	ring := make([][]byte, ringLen)
-	for n := uint64(0); n < ringLen; n++ {
-		ring[n] = message(n, size)
-	}
-	lat := make([]uint32, pushes)
 	gc0 := numGC()
-	start := time.Now()
-	for k := uint64(0); k < pushes; k++ {
-		n := ringLen + k
-		t0 := time.Now()
-		ring[n%ringLen] = message(n, size)
-		d := time.Since(t0)
-		if d > math.MaxUint32 {
-			d = math.MaxUint32
-		}
-		lat[k] = uint32(d)
-	}
-	timed := time.Since(start)
+	ring, lat, timed := runRing(o)
 	done.Store(true)
 	wg.Wait()
 	cycles := numGC() - gc0
-	var sum uint64
-	for i, m := range ring {
-		var first, last uint64
-		if len(m) > 0 {
-			first, last = uint64(m[0]), uint64(m[len(m)-1])
-		}
-		entry := uint64(i)<<16 | first<<8 | last
-		sum += (entry * 0x9E3779B97F4A7C15) ^ uint64(len(m))
-	}
+	sum := ringChecksum(ring)
 	for _, p := range extra {
 		sum += *p
 	}
-	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	m := latencyMetrics(lat)
-	return outcome{ops: pushes, checksum: sum, timed: timed, metrics: []string{
+	return outcome{ops: uint64(len(lat)), checksum: sum, timed: timed, metrics: []string{
 		m[2], m[3],
 		fmt.Sprintf("B trees built=%d", trees.Load()),
 		fmt.Sprintf("cycles=%d", cycles),
