@@ -286,11 +286,7 @@ impl Runtime {
         // SAFETY: the owner is running (not stopped) and holds its `hs`
         // lock, so no collector is touching its state; after this call
         // nothing will.
-        if unsafe { self.release_mutator(st) } {
-            // Grey work it published: a flush round in progress must not
-            // end marking (gc/termination.rs).
-            self.hs.found_work.store(true, SeqCst);
-        }
+        unsafe { self.release_mutator(st) };
         hs.running = false;
         drop(hs);
         self.hs.note_moved();
@@ -308,52 +304,45 @@ impl Runtime {
     /// were dropped while a stop was in progress.
     pub(crate) fn process_pending_detaches(&self) {
         for st in std::mem::take(&mut *self.pending_detach.lock()) {
-            // Grey work found here is drained at this stop, so whether
-            // there was any does not matter.
             // SAFETY: the mutator is parked and the world is stopped: the
             // collector has exclusive use of its state.
-            let _ = unsafe { self.release_mutator(&st) };
+            unsafe { self.release_mutator(&st) };
         }
     }
 
     /// Flushes a mutator's barrier buffer and publishes its mark buffers,
-    /// so no grey object it holds stays private. Returns whether there was
-    /// any grey work to publish.
+    /// so no grey object it holds stays private: what it publishes is on
+    /// the global lists (`WorkQueues::has_full`), where a flush round of
+    /// ragged termination finds it (gc/termination.rs).
     ///
     /// # Safety
     /// As for `release_mutator`.
-    pub(crate) unsafe fn publish_mutator_work(&self, st: &MutatorState) -> bool {
+    pub(crate) unsafe fn publish_mutator_work(&self, st: &MutatorState) {
         // SAFETY: per the contract.
         unsafe {
             crate::barrier::wbbuf::flush(self, st);
-            let gcw = &mut *st.gcw.get();
-            let found = !gcw.is_empty();
-            gcw.dispose(&self.queues);
-            found
+            (*st.gcw.get()).dispose(&self.queues);
         }
     }
 
     /// Hands a mutator's state back to the heap and unregisters it.
-    /// Returns whether it published grey work.
     ///
     /// # Safety
     /// The caller has exclusive use of `st`'s cells: it is `st`'s running
     /// owner, or the collector with `st` stopped.
-    unsafe fn release_mutator(&self, st: &Arc<MutatorState>) -> bool {
+    unsafe fn release_mutator(&self, st: &Arc<MutatorState>) {
         // SAFETY: per the contract.
-        let found = unsafe {
-            let found = self.publish_mutator_work(st);
+        unsafe {
+            self.publish_mutator_work(st);
             let (bytes, objects) = (*st.cache.get()).release_all(&self.mheap, true);
             self.pacer.uncharge(bytes, objects);
             *self.barrier_stats.lock() += std::mem::take(&mut *st.wb_stats.get());
             *self.detached_marked.lock() += std::mem::take(&mut *st.marked.get());
-            found
-        };
+        }
         let roots = std::mem::take(&mut *st.roots.lock());
         self.orphan_roots.lock().extend(roots);
         self.weak_orphans.lock().append(&mut st.weak.lock());
         self.mutators.lock().retain(|m| !Arc::ptr_eq(m, st));
-        found
     }
 
     /// Small-object allocation slow path: find a span with free slots for

@@ -31,7 +31,7 @@
 //! * The heap: the global list (`WorkQueues`, a `Mutex<Vec<_>>`), the
 //!   termination word (`TermWord`: `CLOSED` = 1, a bump adds 2 with an
 //!   `AcqRel` `fetch_add`, `read` is a `SeqCst` load, `close` a `SeqCst`
-//!   compare-and-swap), the handshake target `(phase, flush)`, `found_work`,
+//!   compare-and-swap), the handshake target `(phase, flush)`,
 //!   `assists_active`, and the `moved` counter with its condition variable.
 //! * The collector: `terminate_ragged` (the mark workers drain the global
 //!   list; step 1 reads the word and checks assists and the global list;
@@ -51,8 +51,8 @@
 //!
 //! Left out: attaching and detaching (modelled for mark start in
 //! `loom_ragged.rs`, for the stop-the-world termination in
-//! `loom_handshake.rs`; `detach` sets `found_work` and publishes like a
-//! flush round's handshake), allocation and its colour (every object here
+//! `loom_handshake.rs`; `detach` publishes like a flush round's
+//! handshake), allocation and its colour (every object here
 //! belongs to the cycle's spans), span-batched greying (`loom_span_mark.rs`),
 //! ephemerons, the weak clearing window (`loom_weak.rs`), `wait_for_work`'s
 //! grace period, and more than one mark worker.
@@ -95,8 +95,8 @@
 //!   assist] is reachable but unmarked at the sweep": a record is flushed
 //!   only after the close);
 //! * `no-work-check`: a flush round does not fail on the grey work its
-//!   handshakes published, neither through `found_work` nor through the
-//!   global list's check after the round; (b) and the weak read fail
+//!   handshakes published (no check of the global list after the round);
+//!   (b) and the weak read fail
 //!   ("object 3 is reachable but unmarked": a grey object in a private
 //!   buffer at the collector's read of the word is never scanned);
 //! * `no-bump`: a flush only reads whether the word is closed and does not
@@ -107,12 +107,13 @@
 //!   (it scans a grey object whose overwritten child sits in the other
 //!   mutator's buffer, past that mutator's handshake: "object 3 ...").
 //!
-//! `SHADE_LOOM_BREAK=no-found-work` (`found_work` is never set) does NOT
-//! fail, and cannot: `publish_mutator_work` puts everything it found on
-//! the global list, which `terminate_ragged` checks after the round
-//! anyway, and nothing takes work off that list during a round without
-//! bumping the word first (the mark workers are idle; an assist bumps).
-//! `found_work` is a second check of the same thing.
+//! The global list's check is enough: `publish_mutator_work` puts
+//! everything it found on the global list, and nothing takes work off that
+//! list during a round without bumping the word first (the mark workers
+//! are idle; an assist bumps). (An earlier version of the real code also
+//! had each handshake report the work it published, a `found_work` flag;
+//! with only that flag removed this model could not fail, so the flag was
+//! dropped.)
 //!
 //! Nor does `no-bump` fail for barrier records alone. A flush before the
 //! mutator's handshake in a round greys into its own work, which the
@@ -211,7 +212,6 @@ struct Runtime {
     target: Mutex<Target>,
     moved: Mutex<u64>,
     cv: Condvar,
-    found_work: AtomicBool,
     assists_active: AtomicUsize,
     /// Model only: the collector sleeps here while an assist runs (the
     /// real one waits in `wait_for_work`, with a timeout).
@@ -255,7 +255,6 @@ impl Runtime {
             target: Mutex::new(Target { phase: Phase::Scanned, flush: 0 }),
             moved: Mutex::new(0),
             cv: Condvar::new(),
-            found_work: AtomicBool::new(false),
             assists_active: AtomicUsize::new(0),
             assist_done: (Mutex::new(()), Condvar::new()),
             mutators,
@@ -376,15 +375,11 @@ impl Runtime {
 
     /// Mirrors `Runtime::publish_mutator_work`: flush, then put the mark
     /// work on the global list; true if there was any.
-    fn publish_mutator_work(&self, st: &MutatorState) -> bool {
+    fn publish_mutator_work(&self, st: &MutatorState) {
         self.flush(st);
         // SAFETY: as in `flush`.
         let work = st.gcw.with_mut(|g| unsafe { std::mem::take(&mut *g) });
-        if work.is_empty() {
-            return false;
-        }
         self.global.lock().unwrap().extend(work);
-        true
     }
 
     // ---- gc/handshake.rs ----------------------------------------------
@@ -443,12 +438,8 @@ impl Runtime {
     /// flush round's flush first, then the phase change.
     fn advance(&self, st: &MutatorState, s: &mut MutatorSync, target: Target) {
         if s.flushed != target.flush {
-            if s.phase == Phase::Scanned
-                && self.publish_mutator_work(st)
-                && !broken("no-found-work")
-                && !broken("no-work-check")
-            {
-                self.found_work.store(true, SeqCst);
+            if s.phase == Phase::Scanned {
+                self.publish_mutator_work(st);
             }
             s.flushed = target.flush;
         }
@@ -499,11 +490,10 @@ impl Runtime {
                 continue;
             }
             // Step 2.
-            self.found_work.store(false, SeqCst);
             let flush = self.target.lock().unwrap().flush + 1;
             self.handshake_round(Target { phase: Phase::Scanned, flush });
             // Step 3.
-            let work = if broken("no-work-check") { false } else { self.found_work.load(SeqCst) || self.has_full() };
+            let work = !broken("no-work-check") && self.has_full();
             if !work && self.close(seen) {
                 return;
             }

@@ -48,7 +48,7 @@
 //! not wait for a collection (`Runtime::collect` panics: the collection
 //! would wait for the very thread that runs the destructor).
 
-use super::handshake::Phase;
+use super::handshake::{Phase, Waits};
 use super::mark::{MarkCounters, Marker};
 use super::stats::CyclePauses;
 use super::sweep::{sweep_background, SweepTotals};
@@ -255,11 +255,12 @@ pub(crate) struct CycleReport {
     pub(crate) weak_time: Duration,
     /// The clearing window, after the restart.
     pub(crate) weak_clear_time: Duration,
-    /// Mark start's rounds, first request to last mutator done.
+    /// The cycle's handshake rounds (mark start's, termination's),
+    /// first request to last mutator done, summed.
     pub(crate) handshake_wait: Duration,
-    /// Mutators a mark-start round had to wait for (the most in one round).
+    /// Mutators a round had to wait for (the most in one round).
     pub(crate) late_mutators: usize,
-    /// The mutator the longer round waited for last (`Mutator::id`).
+    /// The mutator the longest round waited for last (`Mutator::id`).
     pub(crate) late_last: Option<u64>,
 }
 
@@ -312,9 +313,7 @@ impl Runtime {
         debug_assert!(self.mheap.central.iter().all(|c| c.unswept_len() == 0), "sweep unfinished");
         let heap_before = self.pacer.heap_alloc.load(Relaxed);
         self.hs.take_work_max();
-        let mut handshake_wait = Duration::ZERO;
-        let mut late_mutators = 0;
-        let mut late_last = None;
+        let mut waits = Waits::default();
         {
             let mut w = GcWork::new();
             // SAFETY: the runtime and `w` outlive the marker.
@@ -343,11 +342,8 @@ impl Runtime {
                 // Every barrier records now: tracing may begin.
                 self.marking.store(true, SeqCst);
                 let scanned = self.handshake_round(self.hs.next_target(Phase::Scanned, false));
-                handshake_wait = armed.wait + scanned.wait;
-                late_mutators = armed.late.max(scanned.late);
-                let (longer, shorter) =
-                    if scanned.wait > armed.wait { (scanned.last, armed.last) } else { (armed.last, scanned.last) };
-                late_last = longer.or(shorter);
+                waits.add(&armed);
+                waits.add(&scanned);
                 // The roots the mutators copied at their handshakes, and
                 // detached mutators' roots, including those of mutators that
                 // detached during the rounds without copying theirs.
@@ -369,16 +365,11 @@ impl Runtime {
         pauses.has_termination = !stw_mode;
         if ragged {
             // ---- concurrent mark, then ragged termination (gc/termination.rs)
-            let t = self.terminate_ragged(&mut weak);
+            let t = self.terminate_ragged(&mut weak, &mut waits);
             worker_bytes += t.marked.bytes_marked;
             totals += t.marked;
             mark_cpu += t.mark_cpu;
             retries = t.rounds.saturating_sub(1);
-            if t.wait > handshake_wait {
-                late_last = t.last.or(late_last);
-            }
-            handshake_wait += t.wait;
-            late_mutators = late_mutators.max(t.late);
         } else if !stw_mode {
             // ---- concurrent mark, then termination attempts -------------
             loop {
@@ -456,12 +447,7 @@ impl Runtime {
         let weak_time = t_weak.elapsed();
         if ragged {
             // Every mutator leaves the cycle at its own safepoint.
-            let t = self.handshake_round(self.hs.next_target(Phase::Idle, false));
-            if t.wait > handshake_wait {
-                late_last = t.last.or(late_last);
-            }
-            handshake_wait += t.wait;
-            late_mutators = late_mutators.max(t.late);
+            waits.add(&self.handshake_round(self.hs.next_target(Phase::Idle, false)));
             pauses.termination = self.hs.take_work_max();
         } else {
             let target = self.hs.next_target(Phase::Idle, false);
@@ -542,9 +528,9 @@ impl Runtime {
             weak,
             weak_time,
             weak_clear_time,
-            handshake_wait,
-            late_mutators,
-            late_last,
+            handshake_wait: waits.total,
+            late_mutators: waits.late,
+            late_last: waits.last,
             released,
             gc_cpu_percent: (gc_cpu as f64 / process_cpu_time().as_nanos().max(1) as f64 * 100.0).min(100.0),
             stop_the_world: stw_mode,
@@ -567,9 +553,9 @@ impl Runtime {
                 st.record_pause(p);
             }
             st.stop_wait_max = st.stop_wait_max.max(report.pauses.stop_wait_max);
-            if handshake_wait > st.handshake_wait_max {
-                st.handshake_wait_max = handshake_wait;
-                st.late_mutator = late_last.map(|id| (id, handshake_wait));
+            if waits.total > st.handshake_wait_max {
+                st.handshake_wait_max = waits.total;
+                st.late_mutator = waits.last.map(|id| (id, waits.total));
             }
             if !stw_mode {
                 st.handshake_work_max = st.handshake_work_max.max(report.pauses.start);

@@ -50,7 +50,7 @@ use crate::barrier::{WB_EXACT, WB_OFF, WB_RECORD};
 use crate::gc::mark::Marker;
 use crate::runtime::{MutatorState, Runtime, NOT_BLACK};
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,9 +115,6 @@ pub(crate) struct Handshakes {
     roots: Mutex<Vec<Vec<usize>>>,
     /// Emptied root copies, for the next cycle's handshakes to reuse.
     spare: Mutex<Vec<Vec<usize>>>,
-    /// A flush at a handshake (or a detach) left grey work: the flush
-    /// round in progress cannot end marking (gc/termination.rs).
-    pub(crate) found_work: AtomicBool,
 }
 
 /// What one round measured.
@@ -131,6 +128,31 @@ pub(crate) struct Round {
     pub(crate) last: Option<u64>,
 }
 
+/// What a cycle's rounds waited for late mutators, over all its rounds
+/// (mark start's, and termination's flush and flip rounds): stats and
+/// gctrace.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Waits {
+    /// How long the rounds waited, in all.
+    pub(crate) total: Duration,
+    /// Most mutators one round found still running at its start.
+    pub(crate) late: usize,
+    /// The mutator the longest round waited for last.
+    pub(crate) last: Option<u64>,
+    longest: Duration,
+}
+
+impl Waits {
+    pub(crate) fn add(&mut self, r: &Round) {
+        self.total += r.wait;
+        self.late = self.late.max(r.late);
+        if r.last.is_some() && r.wait >= self.longest {
+            self.longest = r.wait;
+            self.last = r.last;
+        }
+    }
+}
+
 impl Handshakes {
     pub(crate) fn new() -> Handshakes {
         Handshakes {
@@ -141,7 +163,6 @@ impl Handshakes {
             work_max: AtomicU64::new(0),
             roots: Mutex::new(Vec::new()),
             spare: Mutex::new(Vec::new()),
-            found_work: AtomicBool::new(false),
         }
     }
 
@@ -277,8 +298,9 @@ impl Runtime {
             // attached during the round's phase change, or a cycle's first
             // round has not reached it (its buffer is empty either way).
             // SAFETY: per the contract.
-            if s.phase == Phase::Scanned && unsafe { self.publish_mutator_work(st) } {
-                self.hs.found_work.store(true, SeqCst);
+            if s.phase == Phase::Scanned {
+                // SAFETY: per the contract.
+                unsafe { self.publish_mutator_work(st) };
             }
             s.flushed = target.flush;
         }

@@ -200,7 +200,7 @@ pub(crate) fn sweep_background(rt: &Runtime) -> usize {
             // SAFETY: popping the span made us its only holder.
             let s = unsafe { &*sp };
             if sweep_span(rt, s) == Swept::Partial {
-                c.put_partial(sp);
+                c.put_partial(sp, &rt.mheap.sweep_gen);
             }
             n += 1;
         }

@@ -14,9 +14,8 @@
 //!    marked anything, marking resumes.
 //! 2. **Flush round.** Every mutator, at its own safepoint (the collector
 //!    for a parked one), flushes its barrier buffer and publishes its mark
-//!    buffers, and says whether that left it any grey work. If any did, or
-//!    the global lists hold work, marking resumes and the round repeats
-//!    later.
+//!    buffers onto the global lists. If the lists hold work after the
+//!    round, marking resumes and the round repeats later.
 //! 3. **Close.** A compare-and-swap on the termination word from the value
 //!    read in step 1 to the same value with `CLOSED` set. It succeeds only
 //!    if no object was greyed outside the workers since step 1: every
@@ -39,7 +38,7 @@
 //! memory this cycle would free fails with `AllocError::HeapLimit` rather
 //! than waiting (the sweep cannot start before the flip round is done).
 
-use super::handshake::Phase;
+use super::handshake::{Phase, Waits};
 use super::mark::MarkCounters;
 use super::weak::WeakReport;
 use crate::runtime::Runtime;
@@ -57,16 +56,6 @@ pub enum Termination {
     /// Stop the world, flush every mutator, and end the cycle inside the
     /// stop (the design before ragged termination; kept for comparison).
     Stop,
-}
-
-impl Termination {
-    /// The `SHADE_DEBUG` spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Termination::Ragged => "ragged",
-            Termination::Stop => "stop",
-        }
-    }
 }
 
 /// Set in the termination word once a cycle's marking has closed.
@@ -113,34 +102,20 @@ impl TermWord {
     }
 }
 
-/// What steps 1–3 measured.
+/// What steps 1–3 measured (the rounds' waits go to the caller's `Waits`).
 pub(crate) struct Closed {
     /// What the mark workers marked.
     pub(crate) marked: MarkCounters,
     pub(crate) mark_cpu: Duration,
     /// Flush rounds run (the last one closed marking).
     pub(crate) rounds: usize,
-    /// How long the flush rounds waited for late mutators, in all.
-    pub(crate) wait: Duration,
-    /// Most mutators one round found still running at its start.
-    pub(crate) late: usize,
-    /// The mutator the longest round waited for last.
-    pub(crate) last: Option<u64>,
 }
 
 impl Runtime {
     /// Steps 1–3 (module comment): marks until marking can close, and
     /// closes it. Every mutator is `Scanned` then, and none was stopped.
-    pub(crate) fn terminate_ragged(&self, weak: &mut WeakReport) -> Closed {
-        let mut c = Closed {
-            marked: MarkCounters::default(),
-            mark_cpu: Duration::ZERO,
-            rounds: 0,
-            wait: Duration::ZERO,
-            late: 0,
-            last: None,
-        };
-        let mut longest = Duration::ZERO;
+    pub(crate) fn terminate_ragged(&self, weak: &mut WeakReport, waits: &mut Waits) -> Closed {
+        let mut c = Closed { marked: MarkCounters::default(), mark_cpu: Duration::ZERO, rounds: 0 };
         loop {
             // Concurrent marking until the workers run dry.
             loop {
@@ -162,17 +137,11 @@ impl Runtime {
                 continue;
             }
             // Step 2.
-            self.hs.found_work.store(false, SeqCst);
-            let r = self.handshake_round(self.hs.next_target(Phase::Scanned, true));
+            waits.add(&self.handshake_round(self.hs.next_target(Phase::Scanned, true)));
             c.rounds += 1;
-            c.wait += r.wait;
-            c.late = c.late.max(r.late);
-            if r.wait >= longest {
-                longest = r.wait;
-                c.last = r.last.or(c.last);
-            }
-            // Step 3.
-            if !self.hs.found_work.load(SeqCst) && !self.queues.has_full() && self.term.close(seen) {
+            // Step 3. What the round's handshakes published is on the global
+            // lists, and nothing takes work from them without a bump.
+            if !self.queues.has_full() && self.term.close(seen) {
                 return c;
             }
         }

@@ -32,16 +32,6 @@ pub enum MarkMode {
     Span,
 }
 
-impl MarkMode {
-    /// The `SHADE_DEBUG` spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            MarkMode::Object => "object",
-            MarkMode::Span => "span",
-        }
-    }
-}
-
 /// Objects per work buffer; the buffer is then about 4 KiB.
 pub(crate) const WORKBUF_LEN: usize = 510;
 

@@ -123,7 +123,7 @@ impl MCache {
         let s = unsafe { &*e.span };
         let free = s.free_count();
         if to_central && free > 0 {
-            heap.central[s.class.get().index()].put_partial_if_current(e.span, &heap.sweep_gen);
+            heap.central[s.class.get().index()].put_partial(e.span, &heap.sweep_gen);
         }
         (free * s.elem_size.get(), free)
     }

@@ -73,22 +73,16 @@ impl Central {
         Some(s)
     }
 
-    /// Gives a swept span with free slots to its type's list.
-    pub(crate) fn put_partial(&self, s: *const Span) {
-        // SAFETY: the caller holds the span: a valid, in-use record.
-        let key = unsafe { (*s).key() };
-        self.lists.lock().by_type.entry(key).or_default().partial.push(s);
-    }
-
-    /// A cache gives a span back: to its type's list if it is of the heap's
-    /// current sweep generation `gen`. A span of an ended cycle (a mutator
-    /// gives it back between that cycle's termination and its own leaving
-    /// of the cycle) holds marks that must be swept first: it stays out of
-    /// every list, and the sweep queues it from the in-use set. Tested
-    /// under the lock, which `clear_partial` also takes after the
-    /// generation changed: a span pushed before that is cleared, one
-    /// pushed after sees the new generation.
-    pub(crate) fn put_partial_if_current(&self, s: *const Span, gen: &AtomicU64) {
+    /// Gives a span with free slots (swept, or given back by a cache) to
+    /// its type's list if it is of the heap's current sweep generation
+    /// `gen`. A span of an ended cycle (a mutator gives it back between
+    /// that cycle's termination and its own leaving of the cycle) holds
+    /// marks that must be swept first: it stays out of every list, and the
+    /// sweep queues it from the in-use set. Tested under the lock, which
+    /// `clear_partial` also takes after the generation changed: a span
+    /// pushed before that is cleared, one pushed after sees the new
+    /// generation.
+    pub(crate) fn put_partial(&self, s: *const Span, gen: &AtomicU64) {
         // SAFETY: the caller holds the span: a valid, in-use record.
         let (key, span_gen) = unsafe { ((*s).key(), (*s).sweep_gen.load(Relaxed)) };
         let mut l = self.lists.lock();
